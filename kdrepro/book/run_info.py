@@ -1,0 +1,47 @@
+"""Reading a run's ``results.json`` and describing the run in words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ConfigError
+
+
+def load_results(path: Path) -> dict:
+    """The parsed ``results.json`` at ``path``; a malformed file is refused with its path."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); rerun the chapter to rewrite it") from exc
+    if not isinstance(results, dict):
+        raise ConfigError(f"{path} does not hold a JSON object; rerun the chapter to rewrite it")
+    return results
+
+
+def machine_summary(results: dict) -> str:
+    machine = results.get("machine")
+    if isinstance(machine, dict):
+        return str(machine.get("summary") or machine.get("cpu") or "unknown machine")
+    return str(machine or "unknown machine")
+
+
+def commit_text(results: dict) -> str:
+    """The commit, flagged when the working tree had uncommitted changes."""
+    commit = results.get("commit") or "unknown commit"
+    return f"{commit} (with uncommitted changes)" if results.get("dirty") else str(commit)
+
+
+def wall_time_text(seconds) -> str:
+    """``1234.5`` → ``20 min 35 s``."""
+    if not isinstance(seconds, (int, float)):
+        return "unknown"
+    seconds = round(float(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"

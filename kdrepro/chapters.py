@@ -1,0 +1,82 @@
+"""The book's chapters: one paper each, with a short stable name used on the command line.
+
+A chapter exists once its source notebook is in ``notebooks/``; the others are listed so
+the book can show what is planned, but ``kdrepro run`` refuses them as unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+from .paths import REPO_ROOT
+
+SCALES = ("smoke", "medium", "full")
+"""smoke: CPU, minutes (CI); medium: a reduced recipe, within an hour on a 2-core CPU and
+minutes on one GPU; full: the paper's setting."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str  # short command-line name
+    number: int
+    notebook: str  # file name in notebooks/
+    title: str
+    paper: str  # citation key in book/references.bib
+    summary: str  # one line for the landing page
+
+    @property
+    def source(self) -> Path:
+        return REPO_ROOT / "notebooks" / self.notebook
+
+    @property
+    def exists(self) -> bool:
+        return self.source.is_file()
+
+
+ALL_CHAPTERS: tuple[Chapter, ...] = (
+    Chapter("hinton", 1, "01_hinton_kd.ipynb", "Distilling the Knowledge in a Neural Network",
+            "hinton2015distilling", "Soft targets at a high temperature carry a teacher's dark knowledge to a smaller net."),
+    Chapter("fitnets", 2, "02_fitnets.ipynb", "FitNets: Hints for Thin Deep Nets",
+            "romero2015fitnets", "A thin, deep student learns from the teacher's middle layer through a regressor."),
+    Chapter("at", 3, "03_attention_transfer.ipynb", "Attention Transfer",
+            "zagoruyko2017attention", "The student matches the teacher's spatial attention maps."),
+    Chapter("dml", 4, "04_dml.ipynb", "Deep Mutual Learning",
+            "zhang2018deep", "Students with no pretrained teacher teach each other."),
+    Chapter("takd", 5, "05_takd.ipynb", "Teacher Assistant Knowledge Distillation",
+            "mirzadeh2020improved", "An assistant bridges the capacity gap between a large teacher and a small student."),
+    Chapter("ab", 6, "06_ab_distillation.ipynb", "Activation Boundary Distillation",
+            "heo2019knowledge", "The student learns where the teacher's neurons switch on and off."),
+    Chapter("deit", 7, "07_deit.ipynb", "DeiT: Distillation through Attention",
+            "touvron2021training", "A distillation token lets a vision transformer learn from a CNN teacher."),
+    Chapter("dino", 8, "08_dino.ipynb", "DINO: Self-Distillation with No Labels",
+            "caron2021emerging", "A momentum teacher, centring and sharpening teach a ViT without labels."),
+    Chapter("ctkd", 9, "09_ctkd.ipynb", "Curriculum Temperature for Knowledge Distillation",
+            "li2023curriculum", "An adversarially learned temperature makes distillation harder along a curriculum."),
+    Chapter("tinyvit", 10, "10_tinyvit.ipynb", "TinyViT: Fast Pretraining Distillation",
+            "wu2022tinyvit", "Stored sparse teacher logits make pretraining distillation cheap."),
+)
+
+
+def available() -> list[Chapter]:
+    """Chapters whose notebook exists."""
+    return [c for c in ALL_CHAPTERS if c.exists]
+
+
+def get(name: str) -> Chapter:
+    """The chapter called ``name``; an unknown or unwritten one is refused with the valid names."""
+    valid = [c.name for c in available()]
+    for chapter in ALL_CHAPTERS:
+        if chapter.name == name and chapter.exists:
+            return chapter
+    planned = [c.name for c in ALL_CHAPTERS if not c.exists]
+    hint = f" ({name!r} is planned but not written yet)" if name in planned else ""
+    raise ConfigError(f"unknown chapter {name!r}{hint}; valid chapters: {', '.join(valid) or 'none'}")
+
+
+def check_scale(scale: str) -> str:
+    """Return ``scale`` if it is one of SCALES, else refuse with the valid ones."""
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}")
+    return scale

@@ -1,0 +1,108 @@
+"""The ``kdrepro`` command: prepare data, run and publish chapters, build the book."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import KdreproError
+
+
+def _cmd_chapters(args) -> None:
+    from .chapters import ALL_CHAPTERS
+
+    for c in ALL_CHAPTERS:
+        state = "ready" if c.exists else "planned"
+        print(f"{c.name:<8} {state:<8} {c.number:>2}. {c.title}")
+
+
+def _cmd_data_prepare(args) -> None:
+    from .data import prepare
+
+    for name in args.names:
+        path = prepare(name, force=args.force, download=not args.no_download)
+        print(f"{name}: ready in {path}")
+
+
+def _cmd_data_list(args) -> None:
+    from .data import DATASETS, is_prepared
+    from .paths import data_root
+
+    print(f"data root: {data_root()}")
+    for name, spec in DATASETS.items():
+        lossy = " (lossy copy)" if spec.lossy else ""
+        print(f"{name:<16} {'prepared' if is_prepared(name) else 'missing':<9}{lossy}")
+
+
+def _cmd_run(args) -> None:
+    from .runner import parse_value, run_chapter
+
+    params = {name: parse_value(value) for name, value in (args.param or [])}
+    path = run_chapter(args.chapter, args.scale, params, out_dir=args.out)
+    print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
+
+
+def _cmd_publish(args) -> None:
+    from .book import publish
+
+    print(f"published: {publish(args.chapter, args.scale)}")
+
+
+def _cmd_scoreboard(args) -> None:
+    from .book import write_scoreboard
+
+    print(f"scoreboard: {write_scoreboard()}")
+
+
+def _cmd_book(args) -> None:
+    from .book import build_book
+
+    print(f"book: {build_book(strict=not args.no_strict)}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kdrepro", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("chapters", help="list the chapters and their short names").set_defaults(func=_cmd_chapters)
+
+    data = sub.add_parser("data", help="prepare or list datasets").add_subparsers(dest="action", required=True)
+    prep = data.add_parser("prepare", help="prepare datasets in the data root (KDREPRO_DATA)")
+    prep.add_argument("names", nargs="+", metavar="NAME")
+    prep.add_argument("--force", action="store_true", help="prepare again even if present")
+    prep.add_argument("--no-download", action="store_true", help="never try torchvision's download")
+    prep.set_defaults(func=_cmd_data_prepare)
+    data.add_parser("list", help="list datasets and whether they are prepared").set_defaults(func=_cmd_data_list)
+
+    run = sub.add_parser("run", help="execute a chapter with papermill into runs/CHAPTER/SCALE/")
+    run.add_argument("chapter")
+    run.add_argument("--scale", default="smoke", help="smoke (default), medium or full")
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="override a notebook parameter (repeatable)")
+    run.add_argument("--out", default=None, help="output folder (default runs/CHAPTER/SCALE)")
+    run.set_defaults(func=_cmd_run)
+
+    pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")
+    pub.add_argument("chapter")
+    pub.add_argument("scale")
+    pub.set_defaults(func=_cmd_publish)
+
+    sub.add_parser("scoreboard", help="regenerate book/scoreboard.md").set_defaults(func=_cmd_scoreboard)
+    book = sub.add_parser("book", help="build the HTML book into _build/html")
+    book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
+    book.set_defaults(func=_cmd_book)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except KdreproError as e:
+        print(f"kdrepro: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""One Accelerate set-up for every run: CPU or GPU, one process or many."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from accelerate import Accelerator
+
+from ..errors import ConfigError
+
+
+def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
+    """An Accelerator on the GPU if there is one (bf16 autocast under "auto"), else on the CPU.
+
+    ``cpu=True`` matters on CPU-only machines: without it, processes started by
+    ``accelerate launch`` do not join one group and silently run as separate jobs. The number
+    of processes Accelerate sees is checked against the launcher's WORLD_SIZE to catch that.
+    """
+    on_gpu = torch.cuda.is_available()
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if on_gpu else "no"
+    accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed_precision)
+    expected = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != expected:
+        raise ConfigError(
+            f"the launcher started {expected} processes but Accelerate sees {accelerator.num_processes}: "
+            "they would train as separate jobs. On a CPU launch with `accelerate launch --cpu` "
+            "(or set ACCELERATE_USE_CPU=1).")
+    return accelerator

@@ -1,0 +1,44 @@
+"""Checkpoints written atomically, and trained models saved with what they scored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from ..errors import ConfigError
+from ..io import atomic_write
+from ..models import create_model
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` to a temporary file, then rename: a kill never leaves half a checkpoint."""
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: Path) -> dict | None:
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def save_model(model: nn.Module, path: str | Path, **info) -> Path:
+    """Save a registered model's weights with its name, arguments and any metrics (``info``)."""
+    name = getattr(model, "model_name", None)
+    if name is None:
+        raise ConfigError("only models built with kdrepro.models.create_model can be saved by name")
+    state = {"model": name, "kwargs": getattr(model, "model_kwargs", {}), "state_dict": model.state_dict(), "info": info}
+    return atomic_write(Path(path), lambda f: torch.save(state, f))
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild a model saved by :func:`save_model`; returns it (eval mode) and its info."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model at {path}: train it first (its chapter says how)")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = create_model(state["model"], **state["kwargs"])
+    model.load_state_dict(state["state_dict"])
+    return model.eval(), state["info"]

@@ -1,0 +1,60 @@
+"""A training recipe: everything the engine needs to know, and nothing about any method."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from ..errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "linear")
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """One recipe. ``batch_size`` is the global batch: with N processes each takes 1/N of it."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    milestones: list[int] = field(default_factory=list)  # epochs, for schedule="step"
+    gamma: float = 0.1  # factor at each milestone
+    warmup_epochs: float = 0.0
+    final_lr_factor: float = 0.0  # where "cosine"/"linear" end, as a fraction of lr
+    grad_clip: float | None = None
+    seed: int = 0
+    mixed_precision: str = "auto"  # "auto": bf16 on a GPU, fp32 on a CPU
+    max_steps_per_epoch: int | None = None  # smoke runs: cut every epoch short
+    eval_batch_size: int = 1000
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ConfigError(f"unknown mixed_precision {self.mixed_precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be at least 1")
+        self.milestones = list(self.milestones)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Build from a dict, refusing unknown keys with the list of valid ones."""
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - valid)
+        if unknown:
+            raise ConfigError(f"unknown training setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return TrainConfig.from_dict({**self.to_dict(), **changes})

@@ -1,0 +1,233 @@
+"""The training loop, shared by every method.
+
+A :class:`~kdrepro.methods.Distiller` supplies the losses; the :class:`Trainer` owns the rest:
+Accelerate set-up, batches, optimiser and schedule, evaluation, logging, and a checkpoint
+after every epoch. Every epoch's randomness (batch order, augmentation, dropout) is drawn
+from generators seeded by (seed, epoch, process), so a run killed at any point and resumed
+from its last checkpoint ends exactly where an uninterrupted run with the same seed ends.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..data import Augment, BatchLoader
+from ..errors import ConfigError, NonFiniteLossError
+from ..io import write_json
+from ..methods import Distiller, StoredTeacher
+from .accel import make_accelerator
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .evaluate import evaluate
+from .schedule import lr_factor
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.json"
+
+
+@dataclass
+class Split:
+    """A dataset split as tensors: uint8 images N×C×H×W, int64 labels, and its normalisation."""
+
+    images: Tensor
+    labels: Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    indices: Tensor | None = None  # a subset (e.g. a transfer set, or a smoke-scale slice)
+
+
+@dataclass
+class TrainState:
+    """What callbacks see: the epoch (0-based), the step within it, and the history so far."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    history: list[dict] = field(default_factory=list)
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+Callback = Callable[[str, TrainState, "Trainer"], None]  # event: "step" or "epoch"
+
+
+def _progress_default() -> bool:
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: str | Path | None = None, *, verbose: bool | int = True,
+                 progress: bool | None = None, callbacks: list[Callback] = ()):
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.verbose = verbose
+        self.progress = _progress_default() if progress is None else progress
+        self.callbacks = list(callbacks)
+        self.accelerator = make_accelerator(config.mixed_precision)
+        self.state = TrainState()
+
+    # -- conveniences ---------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def _log(self, text: str) -> None:
+        """Print on the main process; ``verbose=n`` prints every n-th epoch's line."""
+        if self.verbose and self.is_main:
+            print(text, flush=True)
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        c = self.config
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
+        if c.optimizer == "adam":
+            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    # -- the loop -------------------------------------------------------------------------
+    def fit(self, distiller: Distiller, train: Split, test: Split | None = None, *,
+            augment: Augment | None = None, resume: bool = True) -> list[dict]:
+        """Train ``distiller`` for ``config.epochs`` epochs and return the per-epoch history.
+
+        With ``resume`` and a checkpoint in ``run_dir`` from the same recipe, training goes on
+        from the epoch after it; a finished run returns its history without training.
+        """
+        c, acc = self.config, self.accelerator
+        world, rank = acc.num_processes, acc.process_index
+        if c.batch_size % world:
+            raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes")
+        if augment is not None and any(isinstance(m, StoredTeacher) for m in distiller.frozen_modules()):
+            raise ConfigError("stored teacher logits were computed on un-augmented images: train without "
+                              "augmentation, or use a live teacher")
+        for module in distiller.frozen_modules():
+            module.to(acc.device)
+        distiller.to(acc.device)
+        optimizer = self._optimizer([p for p in distiller.parameters() if p.requires_grad])
+        start_epoch, history = 0, []
+        checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
+        if checkpoint is not None:
+            if checkpoint["config"] != c.to_dict():
+                raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe: use another "
+                                  "run folder, or pass resume=False to start over")
+            distiller.load_state_dict(checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
+            self._log(f"resuming from {self.run_dir / CHECKPOINT} after epoch {start_epoch}")
+        model, optimizer = acc.prepare(distiller, optimizer)
+        loader = BatchLoader(train.images, train.labels, c.batch_size // world, shuffle=True, augment=augment,
+                             mean=train.mean, std=train.std, seed=c.seed, device=acc.device, rank=rank,
+                             world_size=world, drop_last=True, indices=train.indices)
+        steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
+        if steps == 0:
+            raise ConfigError(f"the training set ({loader.num_samples} samples) is smaller than one batch of {c.batch_size}")
+        self.state = TrainState(epoch=start_epoch, global_step=start_epoch * steps, history=history)
+        for epoch in range(start_epoch, c.epochs):
+            t0 = time.perf_counter()
+            self.state.epoch = epoch
+            torch.manual_seed(c.seed * 100_003 + epoch * 1_009 + rank)  # dropout etc. of this epoch
+            loader.set_epoch(epoch)
+            model.train()
+            sums = self._train_epoch(model, distiller, optimizer, loader, steps, epoch)
+            record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **sums,
+                      "time_s": time.perf_counter() - t0}
+            if test is not None:
+                ev = evaluate(acc.unwrap_model(model).student, test.images, test.labels, mean=test.mean,
+                              std=test.std, accelerator=acc, batch_size=c.eval_batch_size, indices=test.indices)
+                record.update({f"test_{k}": v for k, v in ev.items() if k != "n"})
+            history.append(record)
+            self._end_epoch(distiller, optimizer, epoch, history)
+            for cb in self.callbacks:
+                cb("epoch", self.state, self)
+            every = int(self.verbose)
+            if every and ((epoch + 1) % every == 0 or epoch + 1 == c.epochs):
+                self._log(_format(record, c.epochs))
+        return history
+
+    def _train_epoch(self, model, distiller: Distiller, optimizer, loader, steps: int, epoch: int) -> dict:
+        c, acc = self.config, self.accelerator
+        totals: dict[str, Tensor] = {}
+        correct = torch.zeros((), device=acc.device)
+        seen = 0
+        batches = iter(loader)
+        bar = None
+        if self.progress and self.is_main:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False)
+        for step in range(steps):
+            batch = next(batches)
+            for group in optimizer.param_groups:
+                group["lr"] = c.lr * lr_factor(c, epoch + step / steps)
+            out, losses = model(batch.x, batch.y, batch.index)
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
+                raise NonFiniteLossError(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({parts}); "
+                    "the last good checkpoint is kept. Lower the learning rate or check the inputs.")
+            optimizer.zero_grad(set_to_none=True)
+            acc.backward(loss)
+            if c.grad_clip is not None:
+                acc.clip_grad_norm_(model.parameters(), c.grad_clip)
+            optimizer.step()
+            distiller.apply_constraints()
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0) + v.detach().float()
+            correct += (out.logits.argmax(1) == batch.y).sum()
+            seen += batch.y.numel()
+            self.state.step, self.state.global_step = step, self.state.global_step + 1
+            if self.callbacks:
+                self.state.last_losses = {k: float(v) for k, v in losses.items()}
+                for cb in self.callbacks:
+                    cb("step", self.state, self)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        stacked = torch.stack([totals[k] for k in totals] + [correct, torch.tensor(float(seen), device=acc.device)])
+        if acc.num_processes > 1:
+            stacked = acc.reduce(stacked, reduction="sum")
+        values = stacked.tolist()
+        n_proc = acc.num_processes
+        record = {f"train_{k}": values[i] / (steps * n_proc) for i, k in enumerate(totals)}
+        record["train_loss"] = sum(record.values())
+        record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
+        return record
+
+    def _end_epoch(self, distiller: Distiller, optimizer, epoch: int, history: list[dict]) -> None:
+        """Checkpoint (main process only), then let every process go on together."""
+        if self.run_dir is not None and self.is_main:
+            state = {"epoch": epoch, "config": self.config.to_dict(), "model": distiller.state_dict(),
+                     "optimizer": optimizer.state_dict(), "history": history}
+            save_checkpoint(self.run_dir / CHECKPOINT, state)
+            write_json(self.run_dir / HISTORY, history)
+        self.accelerator.wait_for_everyone()
+
+
+def _format(record: dict, epochs: int) -> str:
+    parts = [f"epoch {record['epoch']:>3}/{epochs}", f"loss {record['train_loss']:.4f}",
+             f"train acc {record['train_accuracy']:.2f}%"]
+    if "test_accuracy" in record:
+        parts.append(f"test acc {record['test_accuracy']:.2f}% ({record['test_errors']} errors)")
+    parts.append(f"{record['time_s']:.1f}s")
+    return " | ".join(parts)
+
+
+def final_metrics(history: list[dict]) -> dict:
+    """The last epoch's record (the papers in this book report last-epoch numbers)."""
+    if not history:
+        raise ValueError("empty history: nothing was trained")
+    return dict(history[-1])
+
+
+__all__ = ["Trainer", "Split", "TrainState", "final_metrics"]

@@ -1,0 +1,8 @@
+"""Distillation methods: one file per paper, each a pure loss function plus a small
+:class:`Distiller` that wires it to the engine."""
+
+from .base import Distiller, StoredTeacher, freeze
+from .hinton_kd import KD, kd_loss, soft_target_loss
+from .vanilla import CrossEntropy
+
+__all__ = ["Distiller", "StoredTeacher", "freeze", "KD", "kd_loss", "soft_target_loss", "CrossEntropy"]

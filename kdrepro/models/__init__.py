@@ -1,0 +1,12 @@
+"""The model zoo, registered by name (timm-style): ``create_model("mlp_800_800")``.
+
+Every model returns a :class:`ModelOutput` (logits, and each stage's features after and
+before its non-linearity) and may define ``apply_constraints()``, which the engine calls
+after each optimiser step (max-norm, for instance).
+"""
+
+from . import mlp  # noqa: F401  (registers the MLPs)
+from .output import ModelOutput
+from .registry import create_model, list_models, register_model
+
+__all__ = ["ModelOutput", "create_model", "list_models", "register_model"]

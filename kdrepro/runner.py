@@ -1,0 +1,62 @@
+"""Run a chapter's notebook headlessly with papermill into ``runs/CHAPTER/SCALE/``."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from .chapters import Chapter, check_scale, get
+from .errors import ConfigError
+from .paths import runs_root
+
+RESERVED = ("scale", "out_dir")  # set by the runner itself
+
+
+def notebook_parameters(chapter: Chapter) -> dict:
+    """The names and defaults of the notebook's ``parameters`` cell."""
+    import papermill
+
+    found = papermill.inspect_notebook(str(chapter.source))
+    if not found:
+        raise ConfigError(f"{chapter.source.name} has no cell tagged 'parameters'")
+    return {name: spec["default"] for name, spec in found.items()}
+
+
+def parse_value(text: str):
+    """``-p epochs 5`` gives 5, ``-p widths [30,800]`` a list; anything else stays a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def run_dir(chapter: str, scale: str) -> Path:
+    return runs_root() / chapter / scale
+
+
+def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None, *,
+                out_dir: str | Path | None = None, log_output: bool = True) -> Path:
+    """Execute chapter ``name`` at ``scale``; returns the executed notebook's path.
+
+    Unknown chapters, scales and parameter names are refused with the valid ones.
+    """
+    import papermill
+
+    chapter = get(name)
+    check_scale(scale)
+    parameters = dict(parameters or {})
+    valid = notebook_parameters(chapter)
+    unknown = sorted(set(parameters) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for chapter {name!r}; "
+                          f"valid: {', '.join(sorted(set(valid) - set(RESERVED)))}")
+    clash = sorted(set(parameters) & set(RESERVED))
+    if clash:
+        raise ConfigError(f"set {', '.join(clash)} with --scale/--out, not as a parameter")
+    out = Path(out_dir) if out_dir is not None else run_dir(name, scale)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / chapter.notebook
+    papermill.execute_notebook(str(chapter.source), str(target),
+                               parameters={**parameters, "scale": scale, "out_dir": str(out)},
+                               cwd=str(chapter.source.parent), log_output=log_output, progress_bar=False)
+    return target
