@@ -27,10 +27,10 @@ def machine_summary(results: dict) -> str:
     return str(machine or "unknown machine")
 
 
-def commit_text(results: dict) -> str:
-    """The commit, flagged when the working tree had uncommitted changes."""
-    commit = results.get("commit") or "unknown commit"
-    return f"{commit} (with uncommitted changes)" if results.get("dirty") else str(commit)
+def commit_markdown(results: dict) -> str:
+    """The commit in Markdown, flagged when the working tree had uncommitted changes."""
+    text = f"`{results.get('commit') or 'unknown'}`"
+    return text + " **(dirty: uncommitted changes)**" if results.get("dirty") else text
 
 
 def wall_time_text(seconds) -> str:

@@ -8,7 +8,7 @@ from ..chapters import ALL_CHAPTERS
 from ..io import write_text
 from ..paths import book_root
 from .checks_table import checks_html, verdict_counts
-from .run_info import commit_text, load_results, machine_summary
+from .run_info import commit_markdown, load_results, machine_summary
 
 _NUMBERS = {c.name: c.number for c in ALL_CHAPTERS}
 
@@ -51,7 +51,7 @@ def _chapter_section(path: Path, results: dict) -> str:
         f"- **Scale:** {scale}",
         f"- **Dataset:** `{results.get('dataset', '?')}`",
         f"- **Machine:** {machine_summary(results)}",
-        f"- **Commit:** `{commit_text(results)}`",
+        f"- **Commit:** {commit_markdown(results)}",
         f"- **Date:** {results.get('date', '?')}",
         f"- **Checks:** {_counts_text(verdict_counts(checks))}",
         "",

@@ -16,6 +16,10 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     ``cpu=True`` matters on CPU-only machines: without it, processes started by
     ``accelerate launch`` do not join one group and silently run as separate jobs. The number
     of processes Accelerate sees is checked against the launcher's WORLD_SIZE to catch that.
+
+    Several processes on one CPU machine: ``accelerate launch --multi_gpu --num_processes N
+    script.py`` (the processes find no GPU and join one gloo group on the CPU);
+    ``accelerate launch --cpu`` starts one process only, whatever ``--num_processes`` says.
     """
     on_gpu = torch.cuda.is_available()
     if mixed_precision == "auto":
@@ -25,6 +29,6 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     if accelerator.num_processes != expected:
         raise ConfigError(
             f"the launcher started {expected} processes but Accelerate sees {accelerator.num_processes}: "
-            "they would train as separate jobs. On a CPU launch with `accelerate launch --cpu` "
-            "(or set ACCELERATE_USE_CPU=1).")
+            "they would train as separate jobs. Create the Accelerator with cpu=True on a CPU machine "
+            "(or set ACCELERATE_USE_CPU=1), and launch with `accelerate launch --multi_gpu --num_processes N`.")
     return accelerator

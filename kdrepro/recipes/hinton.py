@@ -38,10 +38,10 @@ def _sgd(epochs: int, lr: float, **kw) -> TrainConfig:
 
 RECIPES: dict[str, HintonRecipe] = {
     "smoke": HintonRecipe(
-        teacher=_sgd(1, 0.1, max_steps_per_epoch=20), student=_sgd(1, 0.05, max_steps_per_epoch=20),
+        teacher=_sgd(1, 0.02, max_steps_per_epoch=20), student=_sgd(1, 0.05, max_steps_per_epoch=20),
         train_subset=2000, wide_temperatures=(2, 8, 20), narrow_temperatures=(1, 3, 20)),
-    "medium": HintonRecipe(teacher=_sgd(50, 0.1), student=_sgd(30, 0.05), train_subset=None),
-    "full": HintonRecipe(teacher=_sgd(300, 0.1), student=_sgd(200, 0.05), train_subset=None, seeds=(0, 1, 2)),
+    "medium": HintonRecipe(teacher=_sgd(50, 0.02), student=_sgd(30, 0.05), train_subset=None),
+    "full": HintonRecipe(teacher=_sgd(300, 0.02), student=_sgd(200, 0.05), train_subset=None, seeds=(0, 1, 2)),
 }
 
 

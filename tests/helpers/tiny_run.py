@@ -1,0 +1,50 @@
+"""A tiny training run on synthetic data, for engine tests (resume, kill, several processes).
+
+usage: python tiny_run.py RUN_DIR [--kill-at-step N] [--epochs E]
+Writes RUN_DIR/result-rank{R}.json with the history, the process count and a weight digest.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import torch
+
+from kdrepro.engine import Split, Trainer, TrainConfig
+from kdrepro.methods import CrossEntropy
+from kdrepro.models import create_model
+
+
+def synthetic(n: int, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 4, (n,), generator=g)
+    images = (torch.rand(n, 1, 8, 8, generator=g) * 128 + labels[:, None, None, None] * 30).to(torch.uint8)
+    return Split(images, labels, (0.5,), (0.25,))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("run_dir")
+    p.add_argument("--kill-at-step", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=3)
+    args = p.parse_args()
+
+    def kill(event, state, trainer):  # simulate a crash in the middle of an epoch
+        if event == "step" and state.global_step == args.kill_at_step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    config = TrainConfig(epochs=args.epochs, batch_size=32, lr=0.05, schedule="cosine", seed=3)
+    model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
+    trainer = Trainer(config, args.run_dir, verbose=False, callbacks=[kill] if args.kill_at_step else [])
+    history = trainer.fit(CrossEntropy(model), synthetic(512, 0), synthetic(256, 1))
+    digest = float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(model.parameters())))
+    rank = trainer.accelerator.process_index
+    out = {"history": history, "num_processes": trainer.accelerator.num_processes, "digest": digest}
+    Path(args.run_dir, f"result-rank{rank}.json").write_text(json.dumps(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The training engine: resume equals uninterrupted, NaN stops, several processes, teacher handling."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import HELPERS, REPO
+from kdrepro.engine import Split, Trainer, TrainConfig, load_model, save_model
+from kdrepro.engine.schedule import lr_factor
+from kdrepro.errors import ConfigError, NonFiniteLossError
+from kdrepro.methods import KD, CrossEntropy, Distiller
+from kdrepro.models import create_model
+
+sys.path.insert(0, str(HELPERS))
+from tiny_run import synthetic  # noqa: E402
+
+
+def _tiny(run_dir, *args, env=None):
+    return subprocess.run([sys.executable, str(HELPERS / "tiny_run.py"), str(run_dir), *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+def _result(run_dir, rank=0):
+    return json.loads((run_dir / f"result-rank{rank}.json").read_text())
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert _tiny(whole).returncode == 0
+    # 16 steps per epoch: step 25 is in the middle of the second epoch, after one checkpoint.
+    crashed = _tiny(killed, "--kill-at-step", "25")
+    assert crashed.returncode == -9, crashed.stderr
+    assert (killed / "checkpoint.pt").exists() and not (killed / "result-rank0.json").exists()
+    assert not [p for p in killed.iterdir() if p.name.endswith(".tmp")], "a half-written file was left"
+    resumed = _tiny(killed)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _result(whole), _result(killed)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+    assert strip(a["history"]) == strip(b["history"])
+    assert a["digest"] == b["digest"]
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_under_accelerate_launch(tmp_path):
+    launch = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
+    proc = subprocess.run([launch, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no",
+                           str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "2"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = _result(tmp_path, 0), _result(tmp_path, 1)
+    assert r0["num_processes"] == r1["num_processes"] == 2
+    assert r0["digest"] == pytest.approx(r1["digest"], rel=1e-6)  # DDP kept the replicas in step
+    assert r0["history"][-1]["test_errors"] == r1["history"][-1]["test_errors"]
+    assert r0["history"][-1]["test_accuracy"] > 30  # it learned something (chance is 25 %)
+
+
+def test_world_size_mismatch_is_refused(monkeypatch):
+    import kdrepro.engine.accel as accel
+
+    class OneProcess:
+        num_processes = 1
+
+        def __init__(self, **kwargs):
+            pass
+
+    monkeypatch.setattr(accel, "Accelerator", OneProcess)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="cpu=True"):
+        accel.make_accelerator()
+
+
+class _NaNAtStep3(Distiller):
+    def __init__(self, student):
+        super().__init__(student)
+        self.calls = 0
+
+    def forward(self, x, y, index=None):
+        self.calls += 1
+        out = self.student(x)
+        loss = torch.nn.functional.cross_entropy(out.logits, y)
+        return out, {"ce": loss * (float("nan") if self.calls == 3 else 1.0)}
+
+
+def test_nan_loss_stops_with_epoch_and_step(tmp_path):
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    trainer = Trainer(TrainConfig(epochs=2, batch_size=32), tmp_path, verbose=False)
+    with pytest.raises(NonFiniteLossError, match="epoch 1, step 3"):
+        trainer.fit(_NaNAtStep3(model), synthetic(256, 0))
+
+
+def test_teacher_is_frozen_hidden_and_in_eval_mode():
+    teacher = create_model("mlp_1200_1200_dropout", in_features=64, num_classes=4, seed=0)
+    student = create_model("mlp", hidden=(16,), in_features=64, num_classes=4, seed=1)
+    kd = KD(student, teacher, temperature=4.0)
+    kd.train()
+    assert not teacher.training and kd.student.training
+    assert all(not n.startswith("teacher") for n, _ in kd.named_parameters())
+    assert not any(k.startswith("teacher") for k in kd.state_dict())
+    x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 4, (8,))
+    _, losses = kd(x, y)
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None for p in student.parameters())
+
+
+def test_training_learns_and_checkpoint_mismatch_is_refused(tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05)
+    model = create_model("mlp", hidden=(32,), in_features=64, num_classes=4, seed=0)
+    hist = Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(512, 0), synthetic(256, 1))
+    assert len(hist) == 2 and hist[-1]["test_accuracy"] > 30
+    assert json.loads((tmp_path / "history.json").read_text())[-1]["epoch"] == 2
+    with pytest.raises(ConfigError, match="different recipe"):
+        Trainer(cfg.replace(lr=0.1), tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(512, 0))
+
+
+def test_stored_teacher_refuses_augmentation():
+    from kdrepro.data import Augment
+    from kdrepro.methods import StoredTeacher
+
+    student = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    kd = KD(student, StoredTeacher(torch.zeros(512, 4)))
+    with pytest.raises(ConfigError, match="un-augmented"):
+        Trainer(TrainConfig(epochs=1, batch_size=32), None, verbose=False).fit(
+            kd, synthetic(512, 0), augment=Augment(jitter=2))
+
+
+def test_save_and_load_model_by_name(tmp_path):
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    save_model(model, tmp_path / "m.pt", test_errors=12)
+    again, info = load_model(tmp_path / "m.pt")
+    assert info == {"test_errors": 12}
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(FileNotFoundError, match="train it first"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_schedules():
+    cos = TrainConfig(epochs=10, schedule="cosine")
+    assert lr_factor(cos, 0) == pytest.approx(1.0) and lr_factor(cos, 10) == pytest.approx(0.0)
+    assert lr_factor(cos, 5) == pytest.approx(0.5)
+    step = TrainConfig(epochs=240, schedule="step", milestones=[150, 180, 210], gamma=0.1)
+    assert [lr_factor(step, e) for e in (0, 149.9, 150, 185, 239)] == pytest.approx([1, 1, 0.1, 0.01, 0.001])
+    with pytest.raises(ConfigError, match="valid"):
+        TrainConfig(schedule="exponential")
+    with pytest.raises(ConfigError, match="unknown training setting"):
+        TrainConfig.from_dict({"epochs": 1, "learning_rate": 0.1})
