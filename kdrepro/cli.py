@@ -38,7 +38,7 @@ def _cmd_run(args) -> None:
     from .runner import parse_value, run_chapter
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
-    path = run_chapter(args.chapter, args.scale, params, out_dir=args.out)
+    path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh)
     print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
 
 
@@ -80,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="override a notebook parameter (repeatable)")
     run.add_argument("--out", default=None, help="output folder (default runs/CHAPTER/SCALE)")
+    run.add_argument("--fresh", action="store_true",
+                     help="delete the output folder first (default: resume from its checkpoints)")
     run.set_defaults(func=_cmd_run)
 
     pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 from .chapters import Chapter, check_scale, get
@@ -35,10 +36,12 @@ def run_dir(chapter: str, scale: str) -> Path:
 
 
 def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None, *,
-                out_dir: str | Path | None = None, log_output: bool = True) -> Path:
+                out_dir: str | Path | None = None, fresh: bool = False, log_output: bool = True) -> Path:
     """Execute chapter ``name`` at ``scale``; returns the executed notebook's path.
 
-    Unknown chapters, scales and parameter names are refused with the valid ones.
+    Training runs inside the chapter checkpoint into the output folder, so running it again
+    resumes (and skips what is finished); ``fresh`` deletes the folder first. Unknown chapters,
+    scales and parameter names are refused with the valid ones.
     """
     import papermill
 
@@ -54,6 +57,8 @@ def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None,
     if clash:
         raise ConfigError(f"set {', '.join(clash)} with --scale/--out, not as a parameter")
     out = Path(out_dir) if out_dir is not None else run_dir(name, scale)
+    if fresh and out.exists():
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / chapter.notebook
     papermill.execute_notebook(str(chapter.source), str(target),

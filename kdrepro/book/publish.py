@@ -10,7 +10,7 @@ from ..chapters import ALL_CHAPTERS, Chapter, check_scale
 from ..errors import ConfigError
 from ..io import atomic_write, write_text
 from ..paths import book_root, runs_root
-from .run_info import commit_markdown, load_results, machine_summary, wall_time_text
+from .run_info import load_results, run_facts
 from .scoreboard import write_scoreboard
 from .toc import write_toc
 
@@ -31,12 +31,7 @@ def run_card(results: dict, chapter: str, scale: str) -> str:
         ":::{admonition} About this run",
         ":class: note",
         "",
-        f"- **Scale:** {scale}",
-        f"- **Dataset:** `{results.get('dataset', '?')}`",
-        f"- **Machine:** {machine_summary(results)}",
-        f"- **Commit:** {commit_markdown(results)}",
-        f"- **Date:** {results.get('date', '?')}",
-        f"- **Wall time:** {wall_time_text(results.get('wall_time_s'))}",
+        *run_facts({**results, "scale": scale}),
         "",
         f"Rerun it with `kdrepro run {chapter} --scale {scale}`; the {{doc}}`scoreboard <../scoreboard>` "
         "collects the checks of every chapter.",

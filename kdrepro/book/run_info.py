@@ -45,3 +45,15 @@ def wall_time_text(seconds) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+
+def run_facts(results: dict) -> list[str]:
+    """Markdown bullets: scale, dataset, machine, commit, date and wall time of a run."""
+    return [
+        f"- **Scale:** {results.get('scale', '?')}",
+        f"- **Dataset:** `{results.get('dataset', '?')}`",
+        f"- **Machine:** {machine_summary(results)}",
+        f"- **Commit:** {commit_markdown(results)}",
+        f"- **Date:** {results.get('date', '?')}",
+        f"- **Wall time:** {wall_time_text(results.get('wall_time_s'))}",
+    ]

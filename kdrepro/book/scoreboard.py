@@ -8,7 +8,7 @@ from ..chapters import ALL_CHAPTERS
 from ..io import write_text
 from ..paths import book_root
 from .checks_table import checks_html, verdict_counts
-from .run_info import commit_markdown, load_results, machine_summary
+from .run_info import load_results, run_facts
 
 _NUMBERS = {c.name: c.number for c in ALL_CHAPTERS}
 
@@ -48,11 +48,7 @@ def _chapter_section(path: Path, results: dict) -> str:
         f"## {heading}",
         "",
         *([link, ""] if link else []),
-        f"- **Scale:** {scale}",
-        f"- **Dataset:** `{results.get('dataset', '?')}`",
-        f"- **Machine:** {machine_summary(results)}",
-        f"- **Commit:** {commit_markdown(results)}",
-        f"- **Date:** {results.get('date', '?')}",
+        *run_facts(results),
         f"- **Checks:** {_counts_text(verdict_counts(checks))}",
         "",
         checks_html(checks, extra={"Scale": scale}),

@@ -119,7 +119,7 @@ class Trainer:
         if checkpoint is not None:
             if checkpoint["config"] != c.to_dict():
                 raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe: use another "
-                                  "run folder, or pass resume=False to start over")
+                                  "run folder, start over with `kdrepro run CHAPTER --fresh`, or pass resume=False")
             distiller.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]

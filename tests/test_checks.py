@@ -1,0 +1,60 @@
+"""Published numbers and verdicts: same setting or not comparable; pass and fail by the stated side."""
+
+import pytest
+
+from kdrepro.checks import NOT_COMPARABLE, PUBLISHED, check, check_claim, get_published
+from kdrepro.errors import ConfigError
+
+KEY = "hinton2015/mnist/distilled_errors"  # 74 errors, "at most" +20
+SETTING = dict(get_published(KEY).setting)
+
+
+def test_registry_entries_are_complete_and_unique():
+    assert len({p.key for p in PUBLISHED}) == len(PUBLISHED)
+    for p in PUBLISHED:
+        assert p.source and p.paper and p.claim and p.unit, p.key
+        assert p.setting.get("dataset"), f"{p.key} must state its dataset"
+        assert p.sense in ("two-sided", "at most", "at least")
+        if p.value is not None:
+            assert p.tolerance > 0 and p.tolerance_reason, f"{p.key} needs a stated tolerance"
+
+
+def test_smoke_is_never_a_pass():
+    c = check(KEY, 74, scale="smoke", setting=SETTING)
+    assert c.verdict == NOT_COMPARABLE and "smoke" in c.reason
+
+
+def test_different_setting_is_not_comparable_and_says_why():
+    c = check(KEY, 74, scale="medium", setting={**SETTING, "train_size": 2000})
+    assert c.verdict == NOT_COMPARABLE and "train_size" in c.reason
+    lossy = check(KEY, 74, scale="full", setting={**SETTING, "dataset": "cifar10-jpeg75"})
+    assert lossy.verdict == NOT_COMPARABLE
+
+
+def test_at_most_sense():
+    assert check(KEY, 94, scale="medium", setting=SETTING).verdict == "pass"
+    assert check(KEY, 50, scale="medium", setting=SETTING).verdict == "pass"
+    bad = check(KEY, 95, scale="full", setting=SETTING)
+    assert bad.verdict == "fail" and bad.difference == 21
+
+
+def test_two_sided_sense():
+    key = "hinton2015/mnist/student_errors"  # 146 ± 30
+    setting = dict(get_published(key).setting)
+    assert check(key, 176, scale="full", setting=setting).verdict == "pass"
+    assert check(key, 115, scale="full", setting=setting).verdict == "fail"
+
+
+def test_claims():
+    key = "hinton2015/mnist/wide_temperature_flat"
+    setting = dict(get_published(key).setting)
+    assert check_claim(key, True, "spread 5", scale="medium", setting=setting).verdict == "pass"
+    assert check_claim(key, False, "spread 50", scale="medium", setting=setting).verdict == "fail"
+    assert check_claim(key, True, "x", scale="smoke", setting=setting).verdict == NOT_COMPARABLE
+    with pytest.raises(ValueError, match="check_claim"):
+        check(key, 1.0, scale="medium", setting=setting)
+
+
+def test_unknown_key():
+    with pytest.raises(ConfigError, match="no published number"):
+        check("nobody2099/x", 1, scale="full", setting={})

@@ -1,0 +1,64 @@
+"""The command line refuses bad input with the valid choices, and runs a chapter."""
+
+import json
+
+import pytest
+
+from kdrepro.cli import main
+
+
+def _error(capsys, *argv) -> str:
+    assert main(list(argv)) == 2
+    return capsys.readouterr().err
+
+
+def test_unknown_chapter_lists_valid_ones(capsys):
+    err = _error(capsys, "run", "nosuch")
+    assert "unknown chapter 'nosuch'" in err and "hinton" in err
+
+
+def test_planned_chapter_is_refused_as_unknown(capsys):
+    assert "planned but not written yet" in _error(capsys, "run", "tinyvit")
+
+
+def test_unknown_scale(capsys):
+    err = _error(capsys, "run", "hinton", "--scale", "huge")
+    assert "unknown scale 'huge'" in err and "smoke, medium, full" in err
+
+
+def test_unknown_parameter_lists_valid_ones(capsys):
+    err = _error(capsys, "run", "hinton", "-p", "temprature", "4")
+    assert "unknown parameter(s) temprature" in err and "temperature" in err
+
+
+def test_reserved_parameter(capsys):
+    assert "--scale" in _error(capsys, "run", "hinton", "-p", "scale", "full")
+
+
+def test_unknown_dataset(capsys):
+    err = _error(capsys, "data", "prepare", "imagenet-21k")
+    assert "unknown dataset" in err and "mnist" in err
+
+
+def test_publish_of_a_missing_run(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="kdrepro run hinton --scale medium"):
+        main(["publish", "hinton", "medium"])
+
+
+def test_chapters_listing(capsys):
+    assert main(["chapters"]) == 0
+    out = capsys.readouterr().out
+    assert "hinton" in out and "ready" in out and "planned" in out
+
+
+@pytest.mark.slow
+def test_run_hinton_smoke_writes_notebook_and_results(capsys, tmp_path):
+    run = tmp_path / "hinton-smoke"
+    assert main(["run", "hinton", "--scale", "smoke", "-p", "seed", "1", "--out", str(run)]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["chapter"] == "hinton" and results["scale"] == "smoke" and results["parameters"]["seed"] == 1
+    assert results["checks"] and all(c["verdict"] == "not comparable" for c in results["checks"])
+    for field in ("machine", "commit", "date", "wall_time_s", "dataset", "metrics"):
+        assert field in results
+    assert (run / "01_hinton_kd.ipynb").exists()
