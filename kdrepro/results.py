@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
@@ -60,6 +61,17 @@ class RunRecord:
         self.parameters = dict(parameters)
         self.started = time.time()
 
+    def training_time(self) -> float:
+        """Seconds spent in training epochs, summed over every run under ``out_dir``.
+
+        Read from each run's ``history.json``, so epochs finished before an interruption (and
+        skipped when the chapter resumed) still count.
+        """
+        total = 0.0
+        for path in self.out_dir.rglob("history.json"):
+            total += sum(float(r.get("time_s", 0.0)) for r in json.loads(path.read_text()))
+        return round(total, 1)
+
     def write(self, metrics: dict, checks: list[Check]) -> Path:
         commit, dirty = git_commit()
         record = {
@@ -74,6 +86,7 @@ class RunRecord:
             "dirty": dirty,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "wall_time_s": round(time.time() - self.started, 1),
+            "training_time_s": self.training_time(),
             "parameters": self.parameters,
             "metrics": metrics,
             "checks": [c.to_dict() for c in checks],

@@ -55,5 +55,13 @@ def run_facts(results: dict) -> list[str]:
         f"- **Machine:** {machine_summary(results)}",
         f"- **Commit:** {commit_markdown(results)}",
         f"- **Date:** {results.get('date', '?')}",
-        f"- **Wall time:** {wall_time_text(results.get('wall_time_s'))}",
+        f"- **Wall time:** {wall_time_text(results.get('wall_time_s'))}{_training_note(results)}",
     ]
+
+
+def _training_note(results: dict) -> str:
+    """Where training epochs were resumed from checkpoints, say how long they took in all."""
+    wall, train = results.get("wall_time_s"), results.get("training_time_s")
+    if isinstance(wall, (int, float)) and isinstance(train, (int, float)) and train > wall:
+        return f" (resumed from checkpoints; its training epochs took {wall_time_text(train)} in all)"
+    return ""

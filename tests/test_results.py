@@ -1,0 +1,39 @@
+"""results.json: every field a reader needs, written atomically, training time summed over runs."""
+
+import json
+
+import pytest
+
+from kdrepro.book.run_info import run_facts
+from kdrepro.checks import check
+from kdrepro.errors import ConfigError
+from kdrepro.io import write_json
+from kdrepro.results import RunRecord
+
+
+def test_run_record_fields_and_training_time(tmp_path):
+    write_json(tmp_path / "teacher" / "history.json", [{"epoch": 1, "time_s": 10.0}, {"epoch": 2, "time_s": 5.5}])
+    write_json(tmp_path / "student" / "history.json", [{"epoch": 1, "time_s": 4.5}])
+    record = RunRecord("hinton", "smoke", "mnist", tmp_path, {"seed": 0})
+    c = check("hinton2015/mnist/teacher_errors", 80, scale="smoke", setting={})
+    results = json.loads(record.write({"teacher_test_errors": 80}, [c]).read_text())
+    for field in ("chapter", "title", "paper", "scale", "dataset", "machine", "commit", "dirty", "date",
+                  "wall_time_s", "training_time_s", "parameters", "metrics", "checks"):
+        assert field in results, field
+    assert results["training_time_s"] == 20.0
+    assert results["machine"]["summary"] and results["machine"]["cores"] >= 1
+    assert results["checks"][0]["verdict"] == "not comparable"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resumed_run_says_how_long_training_took():
+    facts = "\n".join(run_facts({"scale": "medium", "wall_time_s": 60, "training_time_s": 1800}))
+    assert "resumed from checkpoints" in facts and "30 min" in facts
+    assert "resumed" not in "\n".join(run_facts({"wall_time_s": 1800, "training_time_s": 1700}))
+
+
+def test_run_record_refuses_unknown_chapter_and_scale(tmp_path):
+    with pytest.raises(ConfigError, match="unknown chapter"):
+        RunRecord("nosuch", "smoke", "mnist", tmp_path, {})
+    with pytest.raises(ConfigError, match="unknown scale"):
+        RunRecord("hinton", "large", "mnist", tmp_path, {})
