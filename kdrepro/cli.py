@@ -35,7 +35,12 @@ def _cmd_data_list(args) -> None:
 
 
 def _cmd_run(args) -> None:
+    import logging
+
     from .runner import parse_value, run_chapter
+
+    # papermill logs each cell's output at INFO: stream it, so a long run shows its epochs
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
     path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh)

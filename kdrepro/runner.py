@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import shutil
+import sys
 from pathlib import Path
 
 from .chapters import Chapter, check_scale, get
@@ -63,5 +64,6 @@ def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None,
     target = out / chapter.notebook
     papermill.execute_notebook(str(chapter.source), str(target),
                                parameters={**parameters, "scale": scale, "out_dir": str(out)},
-                               cwd=str(chapter.source.parent), log_output=log_output, progress_bar=False)
+                               cwd=str(chapter.source.parent), log_output=log_output,
+                               progress_bar=sys.stderr.isatty())
     return target
