@@ -63,7 +63,8 @@ def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None,
     out.mkdir(parents=True, exist_ok=True)
     target = out / chapter.notebook
     papermill.execute_notebook(str(chapter.source), str(target),
-                               parameters={**parameters, "scale": scale, "out_dir": str(out)},
+                               parameters={**parameters, "scale": scale,
+                                           **({"out_dir": str(out)} if out_dir is not None else {})},
                                cwd=str(chapter.source.parent), log_output=log_output,
                                progress_bar=sys.stderr.isatty())
     return target
