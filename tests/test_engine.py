@@ -151,3 +151,35 @@ def test_schedules():
         TrainConfig(schedule="exponential")
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"epochs": 1, "learning_rate": 0.1})
+
+
+def test_resume_refuses_another_method_setting_or_data(tmp_path):
+    cfg = TrainConfig(epochs=1, batch_size=32)
+    teacher = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+
+    def student():
+        return create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=1)
+
+    Trainer(cfg, tmp_path, verbose=False).fit(KD(student(), teacher, temperature=4.0), synthetic(256, 0))
+    # the same run again is finished already: it returns its history without training
+    again = Trainer(cfg, tmp_path, verbose=False).fit(KD(student(), teacher, temperature=4.0), synthetic(256, 0))
+    assert len(again) == 1
+    with pytest.raises(ConfigError, match="different recipe, method"):
+        Trainer(cfg, tmp_path, verbose=False).fit(KD(student(), teacher, temperature=8.0), synthetic(256, 0))
+    subset = synthetic(256, 0)
+    subset.indices = torch.arange(128)
+    with pytest.raises(ConfigError, match="different recipe, method"):
+        Trainer(cfg, tmp_path, verbose=False).fit(KD(student(), teacher, temperature=4.0), subset)
+
+
+def test_unseeded_models_differ_and_seeded_ones_repeat():
+    a, b = (create_model("mlp", hidden=(4,), in_features=8, num_classes=2) for _ in range(2))
+    assert not torch.equal(a.head.weight, b.head.weight)
+    c, d = (create_model("mlp", hidden=(4,), in_features=8, num_classes=2, seed=5) for _ in range(2))
+    assert torch.equal(c.head.weight, d.head.weight)
+
+
+def test_bad_settings_are_refused_early():
+    for bad in ({"max_steps_per_epoch": 0}, {"lr": 0.0}, {"warmup_epochs": 20, "epochs": 10}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**bad)

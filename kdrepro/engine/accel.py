@@ -24,7 +24,11 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     on_gpu = torch.cuda.is_available()
     if mixed_precision == "auto":
         mixed_precision = "bf16" if on_gpu else "no"
-    accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed_precision)
+    try:
+        accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed_precision)
+    except ValueError as err:  # Accelerate keeps one state per process
+        raise ConfigError(f"every recipe trained in one process must use the same mixed_precision "
+                          f"(this one asks for {mixed_precision!r}): {err}") from err
     expected = int(os.environ.get("WORLD_SIZE", "1"))
     if accelerator.num_processes != expected:
         raise ConfigError(

@@ -30,15 +30,15 @@ def save_model(model: nn.Module, path: str | Path, **info) -> Path:
     if name is None:
         raise ConfigError("only models built with kdrepro.models.create_model can be saved by name")
     state = {"model": name, "kwargs": getattr(model, "model_kwargs", {}), "state_dict": model.state_dict(), "info": info}
-    return atomic_write(Path(path), lambda f: torch.save(state, f))
+    save_checkpoint(Path(path), state)
+    return Path(path)
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild a model saved by :func:`save_model`; returns it (eval mode) and its info."""
-    path = Path(path)
-    if not path.is_file():
+    state = load_checkpoint(path)
+    if state is None:
         raise FileNotFoundError(f"no saved model at {path}: train it first (its chapter says how)")
-    state = torch.load(path, map_location="cpu", weights_only=False)
     model = create_model(state["model"], **state["kwargs"])
     model.load_state_dict(state["state_dict"])
     return model.eval(), state["info"]

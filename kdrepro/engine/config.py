@@ -42,6 +42,12 @@ class TrainConfig:
             raise ConfigError(f"unknown mixed_precision {self.mixed_precision!r}; valid: {', '.join(PRECISIONS)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, not {self.lr}")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            raise ConfigError("max_steps_per_epoch must be at least 1, or None for whole epochs")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise ConfigError(f"warmup_epochs must be between 0 and epochs ({self.epochs})")
         self.milestones = list(self.milestones)
 
     @classmethod

@@ -9,6 +9,7 @@ from its last checkpoint ends exactly where an uninterrupted run with the same s
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -106,7 +107,8 @@ class Trainer:
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
         if c.batch_size % world:
-            raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes")
+            raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes: choose "
+                              f"a batch_size divisible by {world}, or launch a process count that divides it")
         if augment is not None and any(isinstance(m, StoredTeacher) for m in distiller.frozen_modules()):
             raise ConfigError("stored teacher logits were computed on un-augmented images: train without "
                               "augmentation, or use a live teacher")
@@ -115,10 +117,12 @@ class Trainer:
         distiller.to(acc.device)
         optimizer = self._optimizer([p for p in distiller.parameters() if p.requires_grad])
         start_epoch, history = 0, []
+        fingerprint = run_fingerprint(distiller, train, augment)
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
-            if checkpoint["config"] != c.to_dict():
-                raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe: use another "
+            if checkpoint["config"] != c.to_dict() or checkpoint.get("fingerprint") != fingerprint:
+                raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe, method, model or "
+                                  "training data: use another "
                                   "run folder, start over with `kdrepro run CHAPTER --fresh`, or pass resume=False")
             distiller.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
@@ -130,7 +134,8 @@ class Trainer:
                              world_size=world, drop_last=True, indices=train.indices)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
-            raise ConfigError(f"the training set ({loader.num_samples} samples) is smaller than one batch of {c.batch_size}")
+            raise ConfigError(f"the training set ({loader.num_samples} samples) is smaller than one batch of "
+                              f"{c.batch_size}: lower batch_size or train on more samples")
         self.state = TrainState(epoch=start_epoch, global_step=start_epoch * steps, history=history)
         for epoch in range(start_epoch, c.epochs):
             t0 = time.perf_counter()
@@ -146,7 +151,7 @@ class Trainer:
                               std=test.std, accelerator=acc, batch_size=c.eval_batch_size, indices=test.indices)
                 record.update({f"test_{k}": v for k, v in ev.items() if k != "n"})
             history.append(record)
-            self._end_epoch(distiller, optimizer, epoch, history)
+            self._end_epoch(distiller, optimizer, epoch, history, fingerprint)
             for cb in self.callbacks:
                 cb("epoch", self.state, self)
             every = int(self.verbose)
@@ -170,7 +175,10 @@ class Trainer:
                 group["lr"] = c.lr * lr_factor(c, epoch + step / steps)
             out, losses = model(batch.x, batch.y, batch.index)
             loss = sum(losses.values())
-            if not torch.isfinite(loss):
+            bad = (~torch.isfinite(loss.detach())).float()
+            if acc.num_processes > 1:  # every process stops together, none waits in an all-reduce
+                bad = acc.reduce(bad, reduction="sum")
+            if bad.item():
                 parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
                 raise NonFiniteLossError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({parts}); "
@@ -204,14 +212,31 @@ class Trainer:
         record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
         return record
 
-    def _end_epoch(self, distiller: Distiller, optimizer, epoch: int, history: list[dict]) -> None:
+    def _end_epoch(self, distiller: Distiller, optimizer, epoch: int, history: list[dict], fingerprint: str) -> None:
         """Checkpoint (main process only), then let every process go on together."""
         if self.run_dir is not None and self.is_main:
-            state = {"epoch": epoch, "config": self.config.to_dict(), "model": distiller.state_dict(),
+            state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint,
+                     "model": distiller.state_dict(),
                      "optimizer": optimizer.state_dict(), "history": history}
             save_checkpoint(self.run_dir / CHECKPOINT, state)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
+
+
+def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None) -> str:
+    """A digest of what, besides the recipe, makes a run this run: the method and its scalar
+    settings, the student (and any frozen teacher's weights or stored logits), the training
+    samples and the augmentation. Resuming from a checkpoint with another fingerprint is refused."""
+    h = hashlib.sha256()
+    settings = {k: v for k, v in vars(distiller).items()
+                if k != "training" and isinstance(v, (int, float, str, bool, type(None)))}
+    student = distiller.student
+    h.update(repr((type(distiller).__name__, sorted(settings.items()), getattr(student, "model_name", None),
+                   sorted(getattr(student, "model_kwargs", {}).items()), augment)).encode())
+    indices = torch.arange(len(train.labels)) if train.indices is None else train.indices
+    for tensor in (indices, train.labels, *[t for m in distiller.frozen_modules() for t in m.state_dict().values()]):
+        h.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _format(record: dict, epochs: int) -> str:

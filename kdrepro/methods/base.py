@@ -30,7 +30,8 @@ class StoredTeacher(nn.Module):
 
     def lookup(self, index: Tensor | None) -> ModelOutput:
         if index is None:
-            raise ValueError("a StoredTeacher needs the batch's sample indices")
+            raise ValueError("a StoredTeacher needs the batch's sample indices: call the distiller as "
+                             "distiller(batch.x, batch.y, batch.index) with batches from BatchLoader")
         return ModelOutput(self.logits[index])
 
 

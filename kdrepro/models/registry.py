@@ -27,10 +27,12 @@ def create_model(name: str, *, seed: int | None = None, **kwargs) -> nn.Module:
     """
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(sorted(_MODELS))}")
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
+    if seed is None:
         model = _MODELS[name](**kwargs)
+    else:
+        with torch.random.fork_rng(devices=[]):  # leave the global random state as it was
+            torch.manual_seed(seed)
+            model = _MODELS[name](**kwargs)
     model.model_name = name
     model.model_kwargs = dict(kwargs)
     return model
