@@ -117,7 +117,7 @@ class Trainer:
         distiller.to(acc.device)
         optimizer = self._optimizer([p for p in distiller.parameters() if p.requires_grad])
         start_epoch, history = 0, []
-        fingerprint = run_fingerprint(distiller, train, augment)
+        fingerprint = run_fingerprint(distiller, train, augment) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
             if checkpoint["config"] != c.to_dict() or checkpoint.get("fingerprint") != fingerprint:
