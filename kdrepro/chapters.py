@@ -25,6 +25,7 @@ class Chapter:
     title: str
     paper: str  # citation key in book/references.bib
     summary: str  # one line for the landing page
+    kind: str = "paper"  # "paper": one paper's chapter; "benchmark": several papers' methods side by side
 
     @property
     def source(self) -> Path:
@@ -56,6 +57,9 @@ ALL_CHAPTERS: tuple[Chapter, ...] = (
             "li2023curriculum", "An adversarially learned temperature makes distillation harder along a curriculum."),
     Chapter("tinyvit", 10, "10_tinyvit.ipynb", "TinyViT: Fast Pretraining Distillation",
             "wu2022tinyvit", "Stored sparse teacher logits make pretraining distillation cheap."),
+    Chapter("cifar_bench", 11, "11_cifar_benchmark.ipynb", "CIFAR benchmark: every CNN method on the same pairs",
+            "tian2020contrastive", "Student, KD, FitNets, AT and AB on the same teacher–student pairs, one recipe, "
+            "several seeds, beside the CRD table.", kind="benchmark"),
 )
 
 

@@ -65,6 +65,28 @@ def _cmd_book(args) -> None:
     print(f"book: {build_book(strict=not args.no_strict)}")
 
 
+def _cmd_teacher_train(args) -> None:
+    from .data import first_available
+    from .recipes.cifar import recipe
+    from .teachers import train_teacher
+
+    dataset = args.dataset or first_available(recipe(args.scale).datasets)
+    t = train_teacher(args.model, dataset, args.scale, args.seed)
+    print(f"teacher {args.model} on {dataset} ({args.scale}, seed {args.seed}): "
+          f"{t.accuracy:.2f}% test accuracy, saved to {t.path}")
+
+
+def _cmd_teacher_list(args) -> None:
+    from .teachers import list_teachers
+
+    rows = list_teachers()
+    if not rows:
+        print("no teachers saved yet: `kdrepro teacher train MODEL --scale SCALE`")
+    for t in rows:
+        print(f"{t['model']:<12} {t['dataset']:<16} {t['scale']:<7} seed {t['seed']}  "
+              f"{t['test_accuracy']:6.2f}%  {t['path']}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kdrepro", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -88,6 +110,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--fresh", action="store_true",
                      help="delete the output folder first (default: resume from its checkpoints)")
     run.set_defaults(func=_cmd_run)
+
+    teacher = sub.add_parser("teacher", help="train or list teachers").add_subparsers(dest="action", required=True)
+    tt = teacher.add_parser("train", help="train a zoo model as a teacher with the CIFAR recipe of a scale")
+    tt.add_argument("model", help="a zoo model name, e.g. resnet56 (see kdrepro.models.list_models())")
+    tt.add_argument("--scale", default="medium", help="smoke, medium (default) or full")
+    tt.add_argument("--dataset", default=None, help="default: the first prepared of the recipe's datasets")
+    tt.add_argument("--seed", type=int, default=0)
+    tt.set_defaults(func=_cmd_teacher_train)
+    teacher.add_parser("list", help="list saved teachers and their accuracy").set_defaults(func=_cmd_teacher_list)
 
     pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")
     pub.add_argument("chapter")

@@ -24,7 +24,7 @@ def load_checkpoint(path: Path) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def save_model(model: nn.Module, path: str | Path, **info) -> Path:
+def save_model(model: nn.Module, path: str | Path, /, **info) -> Path:
     """Save a registered model's weights with its name, arguments and any metrics (``info``)."""
     name = getattr(model, "model_name", None)
     if name is None:

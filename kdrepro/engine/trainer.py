@@ -57,6 +57,7 @@ class TrainState:
 
 
 Callback = Callable[[str, TrainState, "Trainer"], None]  # event: "step" or "epoch"
+Probe = Callable[[Distiller], float]  # a measurement taken after each epoch, kept in the history
 
 
 def _progress_default() -> bool:
@@ -98,8 +99,11 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self, distiller: Distiller, train: Split, test: Split | None = None, *,
-            augment: Augment | None = None, resume: bool = True) -> list[dict]:
+            augment: Augment | None = None, resume: bool = True, probes: dict[str, Probe] | None = None) -> list[dict]:
         """Train ``distiller`` for ``config.epochs`` epochs and return the per-epoch history.
+
+        ``probes`` are called with the distiller after each epoch's evaluation; their values are
+        recorded as ``probe_<name>`` in that epoch's history record.
 
         With ``resume`` and a checkpoint in ``run_dir`` from the same recipe, training goes on
         from the epoch after it; a finished run returns its history without training.
@@ -150,6 +154,8 @@ class Trainer:
                 ev = evaluate(acc.unwrap_model(model).student, test.images, test.labels, mean=test.mean,
                               std=test.std, accelerator=acc, batch_size=c.eval_batch_size, indices=test.indices)
                 record.update({f"test_{k}": v for k, v in ev.items() if k != "n"})
+            for name, probe in (probes or {}).items():
+                record[f"probe_{name}"] = float(probe(distiller))
             history.append(record)
             self._end_epoch(distiller, optimizer, epoch, history, fingerprint)
             for cb in self.callbacks:

@@ -5,7 +5,9 @@ before its non-linearity) and may define ``apply_constraints()``, which the engi
 after each optimiser step (max-norm, for instance).
 """
 
-from . import mlp  # noqa: F401  (registers the MLPs)
+from . import (  # noqa: F401  (registers the models)
+    cifar_resnet, cifar_resnet50, mlp, mobilenetv2, shufflenetv1, shufflenetv2, vgg, wide_resnet,
+)
 from .output import ModelOutput
 from .registry import create_model, list_models, register_model
 

@@ -1,0 +1,134 @@
+"""Training one student of a teacher–student pair with one method, as the CRD table does.
+
+Methods by name (the CNN chapters and the same-pairs benchmark share them):
+
+- ``student``: cross-entropy alone (no teacher) — the baseline;
+- ``kd``: Hinton KD at T = 4, 0.9 × KL + 0.1 × cross-entropy;
+- ``fitnet``: RepDistiller's one-stage FitNet, cross-entropy + 100 × hint MSE;
+- ``fitnet2``: the FitNets paper's two stages, hint pre-training then KD;
+- ``at``: attention transfer, cross-entropy + 1000 × the AT loss;
+- ``ab``: AB initialisation stage, then cross-entropy alone.
+
+Every run lives in ``<runs>/pairs/<dataset>/<scale>/<student>/<method>[-from-<teacher>]/seed<k>/``
+(one folder per stage), so a chapter that needs a run another chapter already made reuses it,
+and an interrupted run resumes. The final student is saved there as ``student.pt``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .data import Augment, get_spec
+from .engine import Split, Trainer, final_metrics, load_model, save_model
+from .errors import ConfigError
+from .methods import KD, CrossEntropy
+from .methods.ab_distillation import ABInitialization, boundary_agreement
+from .methods.attention_transfer import AttentionTransfer
+from .methods.fitnets import FitNet, HintPretraining
+from .models import create_model
+from .paths import runs_root
+from .recipes.cifar import CifarRecipe
+from .recipes.cifar import recipe as cifar_recipe
+from .teachers import Teacher, load_splits
+
+METHODS = ("student", "kd", "fitnet", "fitnet2", "at", "ab")
+LABELS = {"student": "student (no teacher)", "kd": "KD", "fitnet": "FitNet (one stage)",
+          "fitnet2": "FitNet (two stages)", "at": "AT", "ab": "AB"}
+
+
+@dataclass
+class PairRun:
+    method: str
+    student: nn.Module
+    history: list[dict]  # the last stage's per-epoch history
+    stages: dict[str, list[dict]] = field(default_factory=dict)  # every stage's history by name
+    run_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        """Last-epoch top-1 test accuracy (%), as the CRD table reports."""
+        return final_metrics(self.history)["test_accuracy"]
+
+
+def run_dir(dataset: str, scale: str, student: str, method: str, teacher: str | None, seed: int) -> Path:
+    tag = method if method == "student" else f"{method}-from-{teacher}"
+    return runs_root() / "pairs" / dataset / scale / student / tag / f"seed{seed}"
+
+
+def _probe_batch(test: Split, n: int = 256) -> torch.Tensor:
+    """A fixed batch of normalised test images for probes (first ``n`` of the test split)."""
+    idx = torch.arange(len(test.labels)) if test.indices is None else test.indices
+    x = test.images[idx[:n]].float() / 255
+    mean = torch.tensor(test.mean).view(1, -1, 1, 1)
+    std = torch.tensor(test.std).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset: str, scale: str, seed: int = 0,
+               *, recipe: CifarRecipe | None = None, verbose: bool | int = True) -> PairRun:
+    """Train (or resume, or reload) ``student_name`` with ``method`` from ``teacher``."""
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method != "student" and teacher is None:
+        raise ConfigError(f"method {method!r} needs a teacher: pass one from kdrepro.teachers.get_teacher")
+    if teacher is not None and teacher.info["dataset"] != dataset:
+        raise ConfigError(f"the teacher was trained on {teacher.info['dataset']}, not {dataset}: "
+                          "train a teacher on this dataset")
+    r = recipe or cifar_recipe(scale)
+    spec = get_spec(dataset)
+    train, test = load_splits(dataset, r.train_subset, r.test_subset)
+    augment = Augment(crop_padding=r.crop_padding, flip=True)
+    t_net = None if teacher is None else teacher.model
+    t_name = None if teacher is None else teacher.info["model"]
+    folder = run_dir(dataset, scale, student_name, method, t_name, seed)
+    student = create_model(student_name, num_classes=spec.num_classes, seed=seed)
+    config = r.student_config(student_name, seed)
+    probe_x = _probe_batch(test)
+
+    def fit(distiller, cfg, stage: str, probes=None) -> list[dict]:
+        return Trainer(cfg, folder / stage, verbose=verbose).fit(distiller, train, test, augment=augment,
+                                                                 probes=probes)
+
+    stages: dict[str, list[dict]] = {}
+    if method == "student":
+        stages["train"] = fit(CrossEntropy(student), config, "train")
+    elif method == "kd":
+        stages["train"] = fit(KD(student, t_net, r.temperature, r.kd_weight, r.ce_weight), config, "train")
+    elif method == "fitnet":
+        stages["train"] = fit(FitNet(student, t_net, r.fitnet_weight, hint_layer=r.hint_layer,
+                                     image_shape=spec.shape), config, "train")
+    elif method == "fitnet2":
+        hint = HintPretraining(student, t_net, r.fitnet_weight, hint_layer=r.hint_layer, image_shape=spec.shape)
+        stages["hint"] = fit(hint, r.init_config(student_name, seed), "hint")
+        stages["train"] = fit(KD(student, t_net, r.temperature, r.kd_weight, r.ce_weight), config, "train")
+    elif method == "at":
+        stages["train"] = fit(AttentionTransfer(student, t_net, r.at_weight), config, "train")
+    elif method == "ab":
+        init = ABInitialization(student, t_net, r.ab_margin, image_shape=spec.shape)
+        probe = {"boundary_agreement": lambda d: _agreement(init, probe_x)}
+        stages["init"] = fit(init, r.init_config(student_name, seed), "init", probe)
+        stages["train"] = fit(CrossEntropy(student), config, "train", probe)
+    history = stages["train"]
+    save_model(student, folder / "student.pt", method=method, teacher=t_name, dataset=dataset, scale=scale,
+               seed=seed, test_accuracy=final_metrics(history)["test_accuracy"])
+    return PairRun(method, student.eval(), history, stages, [folder / s for s in stages])
+
+
+@torch.no_grad()
+def _agreement(init: ABInitialization, x: torch.Tensor) -> float:
+    """Boundary agreement of the student (through the initialisation stage's connectors) on ``x``."""
+    device = next(init.student.parameters()).device
+    return init.agreement(x.to(device))
+
+
+def load_student(dataset: str, scale: str, student: str, method: str, teacher: str | None, seed: int = 0):
+    """A trained pair student and its info, or FileNotFoundError naming the run to make."""
+    path = run_dir(dataset, scale, student, method, teacher, seed) / "student.pt"
+    return load_model(path)
+
+
+__all__ = ["METHODS", "LABELS", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement"]
