@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 export KDREPRO_MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data))
 export HF_HUB_OFFLINE ?= 1
 BOOK_DATA := mnist
+# The CIFAR chapters' smoke runs: the mirror's lossy CIFAR-10 here, else torchvision's CIFAR-10.
+CIFAR_DATA := cifar10-jpeg75
 
 .PHONY: book test data install freeze clean
 
@@ -22,6 +24,7 @@ install: $(BIN)/.installed
 
 data: install
 	$(BIN)/kdrepro data prepare $(BOOK_DATA)
+	$(BIN)/kdrepro data prepare $(CIFAR_DATA) --no-download || $(BIN)/kdrepro data prepare cifar10
 
 book: data
 	$(BIN)/kdrepro book

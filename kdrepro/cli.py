@@ -87,6 +87,15 @@ def _cmd_teacher_list(args) -> None:
               f"{t['test_accuracy']:6.2f}%  {t['path']}")
 
 
+def _cmd_pair_train(args) -> None:
+    from .cifar_chapter import run_methods, setup
+
+    ps = setup(args.scale, args.teacher, args.student, args.dataset, teacher_mode=args.teacher_mode, seeds=args.seeds)
+    runs = run_methods(ps, args.methods)
+    for (method, seed), run in runs.items():
+        print(f"{method:<8} seed {seed}: {run.accuracy:.2f}% ({ps.teacher_name} → {ps.student}, {ps.dataset})")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kdrepro", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -119,6 +128,20 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--seed", type=int, default=0)
     tt.set_defaults(func=_cmd_teacher_train)
     teacher.add_parser("list", help="list saved teachers and their accuracy").set_defaults(func=_cmd_teacher_list)
+
+    pair = sub.add_parser("pair", help="train students of a CIFAR teacher–student pair").add_subparsers(
+        dest="action", required=True)
+    pt = pair.add_parser("train", help="train (or resume) students with the given methods and seeds")
+    pt.add_argument("--scale", default="medium", help="smoke, medium (default) or full")
+    pt.add_argument("--teacher", default=None, help="default: the scale's first pair")
+    pt.add_argument("--student", default=None)
+    pt.add_argument("--dataset", default=None)
+    pt.add_argument("--methods", nargs="+", default=["student", "kd", "fitnet", "at", "ab"],
+                    help="student kd fitnet fitnet2 at ab")
+    pt.add_argument("--seeds", nargs="+", type=int, default=None)
+    pt.add_argument("--teacher-mode", default="load", choices=["load", "train"],
+                    help="load (default: refuse if the teacher is missing) or train it if missing")
+    pt.set_defaults(func=_cmd_pair_train)
 
     pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")
     pub.add_argument("chapter")

@@ -59,7 +59,7 @@ def run_dir(dataset: str, scale: str, student: str, method: str, teacher: str | 
     return runs_root() / "pairs" / dataset / scale / student / tag / f"seed{seed}"
 
 
-def _probe_batch(test: Split, n: int = 256) -> torch.Tensor:
+def probe_batch(test: Split, n: int = 256) -> torch.Tensor:
     """A fixed batch of normalised test images for probes (first ``n`` of the test split)."""
     idx = torch.arange(len(test.labels)) if test.indices is None else test.indices
     x = test.images[idx[:n]].float() / 255
@@ -87,7 +87,7 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
     folder = run_dir(dataset, scale, student_name, method, t_name, seed)
     student = create_model(student_name, num_classes=spec.num_classes, seed=seed)
     config = r.student_config(student_name, seed)
-    probe_x = _probe_batch(test)
+    probe_x = probe_batch(test)
 
     def fit(distiller, cfg, stage: str, probes=None) -> list[dict]:
         return Trainer(cfg, folder / stage, verbose=verbose).fit(distiller, train, test, augment=augment,

@@ -60,15 +60,22 @@ class RunRecord:
         self.out_dir = Path(out_dir)
         self.parameters = dict(parameters)
         self.started = time.time()
+        self.shared_runs: list[Path] = []
+
+    def add_runs(self, run_dirs) -> None:
+        """Count runs kept outside ``out_dir`` (shared teachers and students) in the training time."""
+        self.shared_runs += [Path(p) for p in run_dirs]
 
     def training_time(self) -> float:
         """Seconds spent in training epochs, summed over every run under ``out_dir``.
 
         Read from each run's ``history.json``, so epochs finished before an interruption (and
-        skipped when the chapter resumed) still count.
+        skipped when the chapter resumed) still count; shared runs added with :meth:`add_runs` too.
         """
         total = 0.0
-        for path in self.out_dir.rglob("history.json"):
+        found = set(self.out_dir.rglob("history.json"))
+        found |= {p / "history.json" for p in self.shared_runs if (p / "history.json").is_file()}
+        for path in sorted(found):
             total += sum(float(r.get("time_s", 0.0)) for r in json.loads(path.read_text()))
         return round(total, 1)
 

@@ -185,6 +185,10 @@ if len(_BY_KEY) != len(PUBLISHED):
     raise RuntimeError("duplicate key in the published-number registry")
 
 
+def is_published(key: str) -> bool:
+    return key in _BY_KEY
+
+
 def get_published(key: str) -> Published:
     if key not in _BY_KEY:
         raise ConfigError(f"no published number {key!r}; known keys start with: "

@@ -70,3 +70,12 @@ def check_claim(key: str, holds: bool, evidence: str, *, scale: str, setting: di
     reason = _comparability(p, scale, setting)
     verdict = NOT_COMPARABLE if reason else (PASS if holds else FAIL)
     return Check(key, p.claim, "holds", evidence, p.unit, "—", None, verdict, reason, p.source, dict(p.setting))
+
+
+def not_measured(key: str, reason: str) -> Check:
+    """A published number this chapter covers but did not measure in this run (e.g. a pair that
+    only the full scale trains): listed, never judged."""
+    p = get_published(key)
+    published = "holds" if p.value is None else p.value
+    tol = "—" if p.value is None else _tolerance_text(p)
+    return Check(key, p.claim, published, None, p.unit, tol, None, NOT_COMPARABLE, reason, p.source, dict(p.setting))

@@ -24,6 +24,7 @@ RepDistiller does.
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -76,3 +77,13 @@ class AttentionTransfer(Distiller):
         out = self.student(x)
         at = sum(at_loss(s, tf, self.p, self.distance) for s, tf in paired_groups(out.features, t.features))
         return out, {"ce": F.cross_entropy(out.logits.float(), y), "at": self.weight * at}
+
+
+@torch.no_grad()
+def attention_distance(student, teacher, x: Tensor, distance: str = "paper") -> list[float]:
+    """Per paired group, the attention distance between two models on images ``x`` (eval mode):
+    how far the student looks from where the teacher looks."""
+    student.eval()
+    teacher.eval()
+    pairs = paired_groups(student(x).features, teacher(x).features)
+    return [at_loss(s, t, distance=distance).item() for s, t in pairs]

@@ -1,0 +1,170 @@
+"""What the CIFAR chapters (FitNets, AT, AB and the same-pairs benchmark) share: choosing the
+data, teacher and pair for a scale, running methods over seeds, and comparing with the CRD table.
+
+A chapter calls :func:`setup`, then :func:`run_methods`; both reuse finished runs (teacher and
+students live in shared folders, see :mod:`kdrepro.teachers` and :mod:`kdrepro.pairs`).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .checks import Check, check, check_claim, is_published, not_measured
+from .checks.published import CRD_CROSS, CRD_METHODS, CRD_SAME
+from .data import DatasetSpec, first_available, get_spec
+from .errors import ConfigError, DatasetError
+from .pairs import LABELS, METHODS, PairRun, train_pair
+from .recipes.cifar import LIGHT_STUDENTS, CifarRecipe
+from .recipes.cifar import recipe as cifar_recipe
+from .teachers import Teacher, get_teacher
+
+
+@dataclass
+class PairSetup:
+    scale: str
+    recipe: CifarRecipe
+    dataset: str
+    spec: DatasetSpec
+    teacher: Teacher
+    student: str
+    seeds: tuple[int, ...]
+    runs: dict[tuple[str, int], PairRun] = field(default_factory=dict)
+
+    @property
+    def teacher_name(self) -> str:
+        return self.teacher.info["model"]
+
+    @property
+    def setting(self) -> dict:
+        """The run's setting, in the keys the published entries use."""
+        return {"dataset": self.spec.comparable_to or self.dataset,
+                "recipe": "crd-240" if self.scale == "full" else f"kdrepro-{self.scale}",
+                "teacher": self.teacher_name, "student": self.student,
+                "comparison": "same student, teacher, data and recipe"}
+
+    def run_dirs(self) -> list:
+        """The teacher's and every student's run folders (for the chapter's training time)."""
+        return [self.teacher.path.parent / "run"] + [d for r in self.runs.values() for d in r.run_dirs]
+
+    def describe(self) -> str:
+        lossy = " — a lossy JPEG copy: accuracies are close to, not equal to, CIFAR-10's" if self.spec.lossy else ""
+        r = self.recipe
+        subset = "all" if r.train_subset is None else f"{r.train_subset:,} of the"
+        return (f"{self.scale} scale on {self.dataset}{lossy}. Teacher {self.teacher_name} "
+                f"({self.teacher.accuracy:.2f} % test accuracy, {self.teacher.info['epochs']} epochs), student "
+                f"{self.student}; {subset} training images, {r.student_epochs} student epochs "
+                f"(+{r.init_epochs} for AB/FitNet stage 1), seeds {list(self.seeds)}.")
+
+
+def setup(scale: str, teacher: str | None = None, student: str | None = None, dataset: str | None = None,
+          teacher_mode: str = "train", seeds=None, verbose: bool | int = True) -> PairSetup:
+    """Pick the data (the first prepared of the scale's datasets), then load — or, with
+    ``teacher_mode="train"``, train if missing — the teacher."""
+    r = cifar_recipe(scale)
+    if scale == "full" and dataset not in (None, "cifar100"):
+        raise DatasetError(f"full scale is the paper's CIFAR-100 setting, not {dataset}: prepare it with "
+                           "`kdrepro data prepare cifar100` (torchvision download, or a local copy in the data root)")
+    if dataset is None:
+        dataset = first_available(r.datasets)
+    elif dataset not in r.datasets:
+        raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
+    t, s = teacher or r.pairs[0][0], student or r.pairs[0][1]
+    t_model = get_teacher(t, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
+    return PairSetup(scale, r, dataset, get_spec(dataset), t_model, s, tuple(seeds if seeds is not None else r.seeds))
+
+
+def run_methods(ps: PairSetup, methods, verbose: bool | int = True) -> dict[tuple[str, int], PairRun]:
+    """Train (or reload) every method for every seed; the result is also kept in ``ps.runs``."""
+    for method in methods:
+        if method not in METHODS:
+            raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    for seed in ps.seeds:
+        for method in methods:
+            if (method, seed) not in ps.runs:
+                print(f"— {LABELS[method]}, seed {seed}", flush=True)
+                ps.runs[(method, seed)] = train_pair(method, ps.student, None if method == "student" else ps.teacher,
+                                                     ps.dataset, ps.scale, seed, recipe=ps.recipe, verbose=verbose)
+    return ps.runs
+
+
+def accuracies(ps: PairSetup, method: str) -> list[float]:
+    return [ps.runs[(method, s)].accuracy for s in ps.seeds if (method, s) in ps.runs]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def published_row(teacher: str, student: str) -> dict | None:
+    """The CRD table's row for this pair (teacher, student, kd, fitnet, at, ab), or None."""
+    values = CRD_SAME.get((teacher, student)) or CRD_CROSS.get((teacher, student))
+    if values is None:
+        return None
+    return dict(zip(("teacher", "student", *CRD_METHODS), values))
+
+
+def summary_table(ps: PairSetup, methods) -> pd.DataFrame:
+    """Ours (mean ± std over seeds, last epoch) beside the CRD table's number for the pair."""
+    pub = published_row(ps.teacher_name, ps.student) or {}
+    rows = [{"method": f"teacher ({ps.teacher_name})", "ours": f"{ps.teacher.accuracy:.2f}", "seeds": 1,
+             "CRD table (CIFAR-100)": pub.get("teacher", "—")}]
+    for m in methods:
+        acc = accuracies(ps, m)
+        if not acc:
+            continue
+        mu, sd = mean_std(acc)
+        rows.append({"method": LABELS[m], "ours": f"{mu:.2f} ± {sd:.2f}" if len(acc) > 1 else f"{mu:.2f}",
+                     "seeds": len(acc), "CRD table (CIFAR-100)": pub.get("student" if m == "student" else m, "—")})
+    return pd.DataFrame(rows).set_index("method")
+
+
+def table_checks(setups, methods, include_baselines: bool = False) -> list[Check]:
+    """Every CRD-table number of ``methods`` (and, with ``include_baselines``, the teachers' and
+    students'): ours against it for each pair these runs trained (one :class:`PairSetup` or a
+    list), "not measured" for the other pairs."""
+    setups = [setups] if isinstance(setups, PairSetup) else list(setups)
+    out = [c for ps in setups for c in _measured_table_checks(ps, methods, include_baselines)]
+    done = {c.key for c in out}
+    trained = ", ".join(f"{ps.teacher_name} → {ps.student}" for ps in setups)
+    why = f"pair not trained in this run ({setups[0].scale} scale: {trained})"
+    for (t, s) in (*CRD_SAME, *CRD_CROSS):
+        keys = [f"tian2020/cifar100/{m}/{t}-{s}" for m in methods if m in CRD_METHODS]
+        if include_baselines:
+            keys += [f"tian2020/cifar100/teacher/{t}", f"tian2020/cifar100/student/{s}"]
+        for key in keys:
+            if key not in done:
+                done.add(key)
+                out.append(not_measured(key, why))
+    return out
+
+
+def _measured_table_checks(ps: PairSetup, methods, include_baselines: bool) -> list[Check]:
+    out = []
+    setting = ps.setting
+    t, s = ps.teacher_name, ps.student
+    if include_baselines and is_published(f"tian2020/cifar100/teacher/{t}"):
+        out.append(check(f"tian2020/cifar100/teacher/{t}", ps.teacher.accuracy, scale=ps.scale,
+                         setting={**setting, "model": t, "lr": 0.05}))
+    for m in methods:
+        acc = accuracies(ps, m)
+        if not acc or (m == "student" and not include_baselines):
+            continue
+        key = f"tian2020/cifar100/student/{s}" if m == "student" else f"tian2020/cifar100/{m}/{t}-{s}"
+        if is_published(key):
+            lr = 0.01 if s in LIGHT_STUDENTS else 0.05
+            out.append(check(key, mean_std(acc)[0], scale=ps.scale, setting={**setting, "model": s, "lr": lr}))
+    return out
+
+
+def beats_claim(ps: PairSetup, key: str, better: str, worse: str) -> Check:
+    """A claim "``better`` beats ``worse``", judged on the mean over seeds of our two runs."""
+    a, b = mean_std(accuracies(ps, better))[0], mean_std(accuracies(ps, worse))[0]
+    evidence = f"{LABELS[better]} {a:.2f} % vs {LABELS[worse]} {b:.2f} % ({a - b:+.2f}; {len(ps.seeds)} seed(s), {ps.dataset})"
+    return check_claim(key, a > b, evidence, scale=ps.scale, setting=ps.setting)
+
+
+__all__ = ["PairSetup", "setup", "run_methods", "accuracies", "mean_std", "published_row", "summary_table",
+           "table_checks", "beats_claim"]

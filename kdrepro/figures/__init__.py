@@ -1,0 +1,12 @@
+"""Figures the chapters share: learning curves, attention maps, activation boundaries, the
+FitNets hint picture and the same-pairs benchmark. Each function draws on a Matplotlib axis
+(or makes its own figure) and returns the figure; chapters only call them."""
+
+from .attention import plot_attention_maps
+from .benchmark import plot_benchmark
+from .boundaries import plot_boundary_agreement
+from .curves import plot_test_accuracy
+from .hints import plot_hint_diagram
+
+__all__ = ["plot_attention_maps", "plot_benchmark", "plot_boundary_agreement", "plot_test_accuracy",
+           "plot_hint_diagram"]

@@ -1,0 +1,87 @@
+"""Teachers saved and loaded by name, pair runs by method, and their refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import kdrepro.teachers as teachers
+from kdrepro.cli import main
+from kdrepro.errors import ConfigError
+from kdrepro.pairs import METHODS, run_dir, train_pair
+
+
+@pytest.fixture
+def fake_cifar(monkeypatch, tmp_path):
+    """A small random CIFAR-shaped dataset in place of the real one, and a fresh runs folder."""
+    g = torch.Generator().manual_seed(0)
+    splits = {"train": (torch.randint(0, 256, (1100, 3, 32, 32), dtype=torch.uint8, generator=g),
+                        torch.randint(0, 10, (1100,), generator=g)),
+              "test": (torch.randint(0, 256, (600, 3, 32, 32), dtype=torch.uint8, generator=g),
+                       torch.randint(0, 10, (600,), generator=g))}
+    monkeypatch.setattr(teachers, "load", lambda name, split: splits[split])
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path / "runs"))
+    return splits
+
+
+def test_a_missing_teacher_is_an_error_with_the_command_to_train_it(fake_cifar):
+    with pytest.raises(teachers.TeacherMissingError,
+                       match="kdrepro teacher train resnet8 --dataset cifar10 --scale smoke --seed 0"):
+        teachers.get_teacher("resnet8", "cifar10", "smoke", mode="load")
+    assert not teachers.teacher_dir("resnet8", "cifar10", "smoke").exists()  # nothing was trained
+
+
+def test_a_trained_teacher_is_saved_with_its_accuracy_and_loaded_by_name(fake_cifar):
+    t = teachers.get_teacher("resnet8", "cifar10", "smoke", mode="train", verbose=False)
+    assert t.path.is_file() and 0 <= t.accuracy <= 100
+    assert t.info["recipe"]["epochs"] == 1 and t.info["scale"] == "smoke"
+    again = teachers.get_teacher("resnet8", "cifar10", "smoke", mode="load")
+    for a, b in zip(t.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [r["model"] for r in teachers.list_teachers()] == ["resnet8"]
+    with pytest.raises(ConfigError, match="unknown teacher_mode"):
+        teachers.get_teacher("resnet8", "cifar10", "smoke", mode="download")
+
+
+def test_every_method_trains_saves_and_reloads_without_training_again(fake_cifar):
+    teacher = teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)
+    for method in METHODS:
+        run = train_pair(method, "resnet8", None if method == "student" else teacher, "cifar10", "smoke",
+                         verbose=False)
+        folder = run_dir("cifar10", "smoke", "resnet8", method, "resnet14", 0)
+        assert (folder / "student.pt").is_file()
+        again = train_pair(method, "resnet8", None if method == "student" else teacher, "cifar10", "smoke",
+                           verbose=False)
+        assert again.history == run.history  # reloaded from the finished checkpoint, not retrained
+    ab = train_pair("ab", "resnet8", teacher, "cifar10", "smoke", verbose=False)
+    assert set(ab.stages) == {"init", "train"}
+    assert all("probe_boundary_agreement" in r for h in ab.stages.values() for r in h)
+
+
+def test_pair_refusals(fake_cifar):
+    teacher = teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)
+    with pytest.raises(ConfigError, match="unknown method 'crd'"):
+        train_pair("crd", "resnet8", teacher, "cifar10", "smoke")
+    with pytest.raises(ConfigError, match="needs a teacher"):
+        train_pair("kd", "resnet8", None, "cifar10", "smoke")
+    with pytest.raises(ConfigError, match="trained on cifar10, not cifar100"):
+        train_pair("kd", "resnet8", teacher, "cifar100", "smoke")
+
+
+def test_cli_pair_train_refuses_a_missing_teacher(fake_cifar, capsys):
+    assert main(["pair", "train", "--scale", "smoke", "--dataset", "cifar10", "--teacher-mode", "load"]) == 2
+    err = capsys.readouterr().err
+    assert "no smoke teacher resnet14" in err and "kdrepro teacher train resnet14" in err
+    assert main(["teacher", "train", "resnet999", "--scale", "smoke", "--dataset", "cifar10"]) == 2
+    assert "unknown model 'resnet999'" in capsys.readouterr().err
+
+
+def test_full_scale_refuses_without_cifar100_and_says_how_to_prepare_it(monkeypatch, tmp_path):
+    from kdrepro.cifar_chapter import setup
+    from kdrepro.errors import DatasetError
+
+    monkeypatch.setenv("KDREPRO_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DatasetError, match="kdrepro data prepare cifar100"):
+        setup("full")
+    with pytest.raises(DatasetError, match="kdrepro data prepare cifar100"):
+        setup("full", dataset="cifar10-jpeg75")
