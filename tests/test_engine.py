@@ -61,6 +61,19 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     assert r0["history"][-1]["test_accuracy"] > 30  # it learned something (chance is 25 %)
 
 
+def test_a_stage_that_trains_only_lower_layers_runs_on_two_processes(tmp_path):
+    # FitNets' hint stage leaves the upper student without gradients: DDP must be told, or it hangs/fails
+    launch = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
+    proc = subprocess.run([launch, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no",
+                           str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "1", "--method", "hint"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = _result(tmp_path, 0), _result(tmp_path, 1)
+    assert r0["num_processes"] == 2 and r0["digest"] == pytest.approx(r1["digest"], rel=1e-6)
+    assert r0["history"][-1]["train_hint"] > 0
+
+
 def test_world_size_mismatch_is_refused(monkeypatch):
     import kdrepro.engine.accel as accel
 

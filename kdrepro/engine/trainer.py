@@ -132,6 +132,9 @@ class Trainer:
             optimizer.load_state_dict(checkpoint["optimizer"])
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
             self._log(f"resuming from {self.run_dir / CHECKPOINT} after epoch {start_epoch}")
+        if world > 1 and distiller.partial_graph:  # else DDP waits forever for the unused gradients
+            from accelerate.utils import DistributedDataParallelKwargs
+            acc.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
         model, optimizer = acc.prepare(distiller, optimizer)
         loader = BatchLoader(train.images, train.labels, c.batch_size // world, shuffle=True, augment=augment,
                              mean=train.mean, std=train.std, seed=c.seed, device=acc.device, rank=rank,

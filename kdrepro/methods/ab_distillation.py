@@ -87,6 +87,8 @@ def _preact_shapes(model: nn.Module, image_shape) -> list[tuple[int, ...]]:
 class ABInitialization(Distiller):
     """The initialisation stage: the AB loss alone on the middle groups' pre-ReLU responses."""
 
+    partial_graph = True  # the classifier gets no gradient in this stage
+
     def __init__(self, student, teacher, margin: float = 1.0, image_shape=(3, 32, 32), scale: float = 3 / 1000,
                  layer_weights: str = "geometric"):
         super().__init__(student, teacher)
@@ -109,7 +111,7 @@ class ABInitialization(Distiller):
     def forward(self, x, y, index=None):
         out, s, t = self.connected(x, index)
         loss = sum(w * ab_loss(a, b, self.margin) for w, a, b in zip(self.weights, s, t))
-        return out, {"ab": self.scale * loss / x.shape[0]}
+        return out.detach(), {"ab": self.scale * loss / x.shape[0]}  # logits: for the log only
 
     @torch.no_grad()
     def agreement(self, x: Tensor) -> float:

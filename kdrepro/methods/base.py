@@ -44,6 +44,11 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 class Distiller(nn.Module):
+    # True when the method's loss leaves some trainable parameters without a gradient (a stage
+    # that trains only the lower layers): the engine then lets DDP look for unused parameters.
+    # Such a method returns its ModelOutput detached, as DDP walks the graph from the outputs.
+    partial_graph: bool = False
+
     def __init__(self, student: nn.Module, teacher: nn.Module | None = None):
         super().__init__()
         self.student = student

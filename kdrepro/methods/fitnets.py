@@ -136,6 +136,8 @@ class HintPretraining(_Hinted):
     map is about 80 times larger and was tuned for its own optimiser).
     """
 
+    partial_graph = True  # the layers above the guided layer get no gradient in this stage
+
     def __init__(self, student, teacher, weight: float = 100.0, reduction: str = "mean", **kw):
         super().__init__(student, teacher, **kw)
         self.weight, self.reduction = weight, reduction
@@ -143,4 +145,5 @@ class HintPretraining(_Hinted):
     def forward(self, x, y, index=None):
         t = self.teacher_output(x, index)
         out = self.student(x)
-        return out, {"hint": self.weight * self.hint_term(out, t, self.reduction)}
+        hint = self.weight * self.hint_term(out, t, self.reduction)
+        return out.detach(), {"hint": hint}  # the logits only feed the accuracy shown in the log

@@ -15,3 +15,9 @@ class ModelOutput:
     logits: Tensor
     features: list[Tensor] = field(default_factory=list)
     preact_features: list[Tensor] = field(default_factory=list)
+
+    def detach(self) -> "ModelOutput":
+        """The same output cut from the graph: what a method returns for monitoring only, so
+        DDP does not take the parameters behind it for ones the loss uses."""
+        return ModelOutput(self.logits.detach(), [f.detach() for f in self.features],
+                           [f.detach() for f in self.preact_features])

@@ -15,14 +15,15 @@ import torch
 
 from kdrepro.engine import Split, Trainer, TrainConfig
 from kdrepro.methods import CrossEntropy
+from kdrepro.methods.fitnets import HintPretraining
 from kdrepro.models import create_model
 
 
-def synthetic(n: int, seed: int) -> Split:
+def synthetic(n: int, seed: int, channels: int = 1) -> Split:
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 4, (n,), generator=g)
-    images = (torch.rand(n, 1, 8, 8, generator=g) * 128 + labels[:, None, None, None] * 30).to(torch.uint8)
-    return Split(images, labels, (0.5,), (0.25,))
+    images = (torch.rand(n, channels, 8, 8, generator=g) * 128 + labels[:, None, None, None] * 30).to(torch.uint8)
+    return Split(images, labels, (0.5,) * channels, (0.25,) * channels)
 
 
 def main() -> None:
@@ -30,6 +31,8 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("--kill-at-step", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--method", default="ce", choices=["ce", "hint"],
+                   help="hint: FitNets' hint stage on CIFAR ResNets (leaves parameters without gradient)")
     args = p.parse_args()
 
     def kill(event, state, trainer):  # simulate a crash in the middle of an epoch
@@ -37,9 +40,15 @@ def main() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     config = TrainConfig(epochs=args.epochs, batch_size=32, lr=0.05, schedule="cosine", seed=3)
-    model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
     trainer = Trainer(config, args.run_dir, verbose=False, callbacks=[kill] if args.kill_at_step else [])
-    history = trainer.fit(CrossEntropy(model), synthetic(512, 0), synthetic(256, 1))
+    if args.method == "hint":
+        model = create_model("resnet8", num_classes=4, seed=1)
+        distiller = HintPretraining(model, create_model("resnet14", num_classes=4, seed=2), image_shape=(3, 8, 8))
+        channels = 3
+    else:
+        model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
+        distiller, channels = CrossEntropy(model), 1
+    history = trainer.fit(distiller, synthetic(512, 0, channels), synthetic(256, 1, channels))
     digest = float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(model.parameters())))
     rank = trainer.accelerator.process_index
     out = {"history": history, "num_processes": trainer.accelerator.num_processes, "digest": digest}
