@@ -33,6 +33,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..errors import ConfigError
+from ..models.output import feature_shapes
 from .base import Distiller
 from .fitnets import ConvRegressor
 
@@ -74,16 +75,6 @@ class Connectors(nn.Module):
         return [m(f) for m, f in zip(self.maps, feats)]
 
 
-def _preact_shapes(model: nn.Module, image_shape) -> list[tuple[int, ...]]:
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        p = next(model.parameters())
-        out = model(torch.zeros(2, *image_shape, device=p.device, dtype=p.dtype))
-    model.train(was)
-    return [tuple(f.shape[1:]) for f in out.preact_features[1:-1]]
-
-
 class ABInitialization(Distiller):
     """The initialisation stage: the AB loss alone on the middle groups' pre-ReLU responses."""
 
@@ -93,7 +84,8 @@ class ABInitialization(Distiller):
                  layer_weights: str = "geometric"):
         super().__init__(student, teacher)
         self.margin, self.scale, self.layer_weights = margin, scale, layer_weights
-        self.connectors = Connectors(_preact_shapes(student, image_shape), _preact_shapes(teacher, image_shape))
+        self.connectors = Connectors(feature_shapes(student, image_shape, preact=True)[1:-1],
+                                     feature_shapes(teacher, image_shape, preact=True)[1:-1])
         n = len(self.connectors.maps)
         if layer_weights == "geometric":
             self.weights = [2.0 ** (i - n + 1) for i in range(n)]

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..models import ModelOutput
+from ..models.output import feature_shapes
 from .base import Distiller
 
 
@@ -78,17 +79,6 @@ def hint_loss(guided: Tensor, hint: Tensor, reduction: str = "mean") -> Tensor:
     if reduction == "mean":
         return diff.pow(2).mean()
     raise ConfigError(f"unknown hint loss reduction {reduction!r}; valid: paper, mean")
-
-
-def feature_shapes(model: nn.Module, image_shape: tuple[int, int, int]) -> list[tuple[int, ...]]:
-    """Per-sample shapes of a model's ``features`` for one input, found with a dry forward pass."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        param = next(model.parameters())
-        out = model(torch.zeros(2, *image_shape, device=param.device, dtype=param.dtype))
-    model.train(was_training)
-    return [tuple(f.shape[1:]) for f in out.features]
 
 
 class _Hinted(Distiller):

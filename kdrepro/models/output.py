@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from torch import Tensor
 
 
@@ -21,3 +22,15 @@ class ModelOutput:
         DDP does not take the parameters behind it for ones the loss uses."""
         return ModelOutput(self.logits.detach(), [f.detach() for f in self.features],
                            [f.detach() for f in self.preact_features])
+
+
+def feature_shapes(model, image_shape: tuple[int, ...], preact: bool = False) -> list[tuple[int, ...]]:
+    """Per-sample shapes of a model's ``features`` (or ``preact_features``) for inputs of
+    ``image_shape``, found with a dry forward pass in eval mode (the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        param = next(model.parameters())
+        out = model(torch.zeros(2, *image_shape, device=param.device, dtype=param.dtype))
+    model.train(was_training)
+    return [tuple(f.shape[1:]) for f in (out.preact_features if preact else out.features)]
