@@ -13,13 +13,11 @@ student; FitNets' hint is ``features[2]``.
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .output import ModelOutput
-from .registry import register_model
+from .staged import Stage, StagedCNN, init_weights, register_variant
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -45,21 +43,7 @@ class BasicBlock(nn.Module):
         return F.relu(pre), pre
 
 
-class Stage(nn.Module):
-    """Blocks applied in turn; returns the last block's output and its pre-ReLU response."""
-
-    def __init__(self, blocks: list[nn.Module]):
-        super().__init__()
-        self.blocks = nn.ModuleList(blocks)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        pre = x
-        for block in self.blocks:
-            x, pre = block(x)
-        return x, pre
-
-
-class CifarResNet(nn.Module):
+class CifarResNet(StagedCNN):
     def __init__(self, depth: int, widths: tuple[int, int, int, int], num_classes: int = 100):
         super().__init__()
         if (depth - 2) % 6:
@@ -77,49 +61,12 @@ class CifarResNet(nn.Module):
         self.num_classes = num_classes
         init_weights(self)
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        x = self.stem(x)
-        feats, preacts = [x], [x]
-        for stage in self.stages:
-            x, pre = stage(x)
-            feats.append(x)
-            preacts.append(pre)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return pooled, feats + [pooled], preacts + [pooled]
-
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
-
-
-def init_weights(model: nn.Module) -> None:
-    """He (fan-out) initialisation for convolutions, BatchNorm at weight 1 and bias 0."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.constant_(m.weight, 1)
-            nn.init.constant_(m.bias, 0)
-
 
 _NARROW, _WIDE = (16, 16, 32, 64), (32, 64, 128, 256)
 
-
-def _make(depth: int, widths, doc: str):
-    def factory(num_classes: int = 100) -> CifarResNet:
-        return CifarResNet(depth, widths, num_classes)
-    factory.__doc__ = doc
-    return factory
-
-
 for _depth in (8, 14, 20, 32, 44, 56, 110):
-    _f = _make(_depth, _NARROW, f"CIFAR ResNet-{_depth}, widths 16-16-32-64.")
-    _f.__name__ = _f.__qualname__ = f"resnet{_depth}"
-    globals()[_f.__name__] = register_model(_f)
+    globals()[f"resnet{_depth}"] = register_variant(
+        f"resnet{_depth}", f"CIFAR ResNet-{_depth}, widths 16-16-32-64.", CifarResNet, _depth, _NARROW)
 for _depth in (8, 32):
-    _f = _make(_depth, _WIDE, f"CIFAR ResNet-{_depth}×4, widths 32-64-128-256.")
-    _f.__name__ = _f.__qualname__ = f"resnet{_depth}x4"
-    globals()[_f.__name__] = register_model(_f)
+    globals()[f"resnet{_depth}x4"] = register_variant(
+        f"resnet{_depth}x4", f"CIFAR ResNet-{_depth}×4, widths 32-64-128-256.", CifarResNet, _depth, _WIDE)

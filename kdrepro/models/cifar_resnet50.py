@@ -10,14 +10,13 @@ Features: the stem, each stage after (and before) its last block's ReLU, the poo
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cifar_resnet import Stage, conv3x3, init_weights
-from .output import ModelOutput
+from .cifar_resnet import conv3x3
 from .registry import register_model
+from .staged import Stage, StagedCNN, init_weights
 
 
 class Bottleneck(nn.Module):
@@ -42,7 +41,7 @@ class Bottleneck(nn.Module):
         return F.relu(pre), pre
 
 
-class CifarResNet50(nn.Module):
+class CifarResNet50(StagedCNN):
     def __init__(self, blocks=(3, 4, 6, 3), num_classes: int = 100):
         super().__init__()
         cin = 64
@@ -59,23 +58,6 @@ class CifarResNet50(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
         self.num_classes = num_classes
         init_weights(self)
-
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        x = self.stem(x)
-        feats, preacts = [x], [x]
-        for stage in self.stages:
-            x, pre = stage(x)
-            feats.append(x)
-            preacts.append(pre)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return pooled, feats + [pooled], preacts + [pooled]
-
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
 
 
 @register_model

@@ -15,20 +15,20 @@ list as ``features`` (RepDistiller returns the one list whatever ``preact`` says
 
 from __future__ import annotations
 
-import torch
+from typing import Iterator
+
 import torch.nn as nn
-import torch.nn.functional as F
 from torch import Tensor
 
-from .output import ModelOutput
 from .registry import register_model
-from .vgg import init_weights
+from .staged import StagedCNN, init_weights
 
 # (expansion ratio, None for the network's; output channels before the width multiplier;
 #  blocks; stride of the first block)
 _GROUPS = ((1, 16, 1, 1), (None, 24, 2, 1), (None, 32, 3, 2), (None, 64, 4, 2),
            (None, 96, 3, 1), (None, 160, 3, 2), (None, 320, 1, 1))
-_FEATURE_GROUPS = (1, 2, 4, 6)  # the groups whose outputs are the stage features (0-based)
+# the groups whose outputs are the stage features (0-based); the last one's is also pooled
+_FEATURE_GROUPS = (1, 2, 4, 6)
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:
@@ -51,7 +51,7 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.residual else self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(StagedCNN):
     def __init__(self, expansion: int = 6, width_mult: float = 0.5, num_classes: int = 100):
         super().__init__()
         cin = int(32 * width_mult)
@@ -64,30 +64,21 @@ class MobileNetV2(nn.Module):
                 blocks.append(InvertedResidual(cin, cout, s if j == 0 else 1, expansion if t is None else t))
                 cin = cout
             groups.append(nn.Sequential(*blocks))
-        self.groups = nn.ModuleList(groups)
+        self.groups = nn.ModuleList(groups)  # not ``stages``: see forward_stages
         last = int(1280 * width_mult) if width_mult > 1.0 else 1280
         self.last_conv = nn.Sequential(*conv_bn_relu(cin, last, 1))
         self.fc = nn.Linear(last, num_classes)
         self.num_classes = num_classes
-        init_weights(self)
+        init_weights(self, linear_std=0.01)  # as VGG's reference: linear N(0, 0.01²), zero bias
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        x = self.stem(x)
-        feats = [x]
+    def forward_stages(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
         for i, group in enumerate(self.groups):
             x = group(x)
             if i in _FEATURE_GROUPS:
-                feats.append(x)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(self.last_conv(x), 1), 1)
-        feats.append(pooled)
-        return pooled, feats, list(feats)
+                yield x, x  # a linear bottleneck: no ReLU, so preact is the feature itself
 
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
+    def forward_pre_pool(self, x: Tensor) -> Tensor:
+        return self.last_conv(x)
 
 
 @register_model

@@ -19,9 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cifar_resnet import Stage
-from .output import ModelOutput
 from .registry import register_model
+from .staged import Stage, StagedCNN
 
 
 def channel_shuffle(x: Tensor, groups: int) -> Tensor:
@@ -57,7 +56,7 @@ class ShuffleUnit(nn.Module):
         return F.relu(pre), pre
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(StagedCNN):
     def __init__(self, widths=(240, 480, 960), units=(4, 8, 4), groups: int = 3, num_classes: int = 100):
         super().__init__()
         cin = 24
@@ -71,23 +70,6 @@ class ShuffleNetV1(nn.Module):
         self.stages = nn.ModuleList(stages)
         self.fc = nn.Linear(cin, num_classes)
         self.num_classes = num_classes
-
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        x = self.stem(x)
-        feats, preacts = [x], [x]
-        for stage in self.stages:
-            x, pre = stage(x)
-            feats.append(x)
-            preacts.append(pre)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return pooled, feats + [pooled], preacts + [pooled]
-
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
 
 
 @register_model

@@ -23,10 +23,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cifar_resnet import Stage
-from .output import ModelOutput
 from .registry import register_model
 from .shufflenetv1 import channel_shuffle
+from .staged import Stage, StagedCNN
 
 
 def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> list[nn.Module]:
@@ -73,7 +72,7 @@ class DownUnit(nn.Module):
         return out, out
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(StagedCNN):
     def __init__(self, widths=(116, 232, 464), units=(3, 7, 3), last: int = 1024, num_classes: int = 100):
         super().__init__()
         cin = 24
@@ -87,22 +86,8 @@ class ShuffleNetV2(nn.Module):
         self.fc = nn.Linear(last, num_classes)
         self.num_classes = num_classes
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        x = self.stem(x)
-        feats, preacts = [x], [x]
-        for stage in self.stages:
-            x, pre = stage(x)
-            feats.append(x)
-            preacts.append(pre)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(self.last_conv(x), 1), 1)
-        return pooled, feats + [pooled], preacts + [pooled]
-
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
+    def forward_pre_pool(self, x: Tensor) -> Tensor:
+        return self.last_conv(x)
 
 
 @register_model

@@ -13,13 +13,13 @@ and after its closing ReLU; then the pooled vector.
 
 from __future__ import annotations
 
-import torch
+from typing import Iterator
+
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .output import ModelOutput
-from .registry import register_model
+from .staged import StagedCNN, init_weights, register_variant
 
 # convolutions in each of the five groups
 _DEPTHS = {
@@ -40,7 +40,7 @@ def conv_group(cin: int, cout: int, n: int) -> nn.Sequential:
     return nn.Sequential(*layers[:-1])
 
 
-class VGG(nn.Module):
+class VGG(StagedCNN):
     def __init__(self, depths: tuple[int, ...], num_classes: int = 100):
         super().__init__()
         cins = (3,) + _WIDTHS[:-1]
@@ -49,54 +49,22 @@ class VGG(nn.Module):
         self.stages = nn.ModuleList(groups[1:])
         self.fc = nn.Linear(_WIDTHS[-1], num_classes)
         self.num_classes = num_classes
-        init_weights(self)
+        init_weights(self, linear_std=0.01)  # the reference's: linear N(0, 0.01²), zero bias
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        pool_last = x.shape[2] == 64  # the reference's rule for the fourth max-pool
-        x = F.relu(self.stem(x))
-        feats, preacts = [x], [x]
+    def forward_stem(self, x: Tensor) -> Tensor:
+        return F.relu(self.stem(x))
+
+    def forward_stages(self, x: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+        # the reference's rule for the fourth max-pool; the stem keeps the input's resolution
+        pool_last = x.shape[2] == 64
         for i, stage in enumerate(self.stages):
             if i < len(self.stages) - 1 or pool_last:
                 x = F.max_pool2d(x, 2)
             pre = stage(x)
             x = F.relu(pre)
-            feats.append(x)
-            preacts.append(pre)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return pooled, feats + [pooled], preacts + [pooled]
-
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
-
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
+            yield x, pre
 
 
-def init_weights(model: nn.Module) -> None:
-    """The reference's: He (fan-out) convolutions with zero bias, BN 1/0, linear N(0, 0.01²) with zero bias."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
-
-
-def _make(name: str):
-    depths = _DEPTHS[name]
-
-    def factory(num_classes: int = 100) -> VGG:
-        return VGG(depths, num_classes)
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"VGG-{name[3:]} with BatchNorm, {'-'.join(map(str, depths))} convolutions a group."
-    return factory
-
-
-for _name in _DEPTHS:
-    globals()[_name] = register_model(_make(_name))
+for _name, _depths in _DEPTHS.items():
+    _doc = f"VGG-{_name[3:]} with BatchNorm, {'-'.join(map(str, _depths))} convolutions a group."
+    globals()[_name] = register_variant(_name, _doc, VGG, _depths)

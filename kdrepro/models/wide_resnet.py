@@ -19,14 +19,12 @@ replaces by their activations. The stem is the bare convolution in both lists.
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .cifar_resnet import conv3x3, init_weights
-from .output import ModelOutput
-from .registry import register_model
+from .cifar_resnet import conv3x3
+from .staged import StagedCNN, init_weights, register_variant
 
 
 class WideBlock(nn.Module):
@@ -68,7 +66,7 @@ class WideStage(nn.Module):
         return F.relu(pre), pre
 
 
-class WideResNet(nn.Module):
+class WideResNet(StagedCNN):
     def __init__(self, depth: int, widen_factor: int, num_classes: int = 100):
         super().__init__()
         if (depth - 4) % 6:
@@ -88,49 +86,15 @@ class WideResNet(nn.Module):
         init_weights(self)
         nn.init.zeros_(self.fc.bias)  # as the reference; the weight keeps PyTorch's default
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        x = self.stem(x)
-        feats, preacts = [x], [x]
-        for stage in self.stages:
-            x, pre = stage(x)
-            feats.append(x)
-            preacts.append(pre)
-        pooled = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return pooled, feats + [pooled], preacts + [pooled]
 
-    def forward_head(self, pooled: Tensor) -> Tensor:
-        return self.fc(pooled)
+# name: (depth, widen factor, docstring)
+_VARIANTS = {
+    "wrn_16_1": (16, 1, "WRN-16-1: two blocks a stage, widths 16-32-64."),
+    "wrn_16_2": (16, 2, "WRN-16-2: two blocks a stage, widths 32-64-128."),
+    "wrn_40_1": (40, 1, "WRN-40-1: six blocks a stage, widths 16-32-64."),
+    "wrn_40_2": (40, 2, "WRN-40-2: six blocks a stage, widths 32-64-128."),
+    "wrn_28_10": (28, 10, "WRN-28-10: four blocks a stage, widths 160-320-640."),
+}
 
-    def forward(self, x: Tensor) -> ModelOutput:
-        pooled, feats, preacts = self.forward_features(x)
-        return ModelOutput(self.forward_head(pooled), feats, preacts)
-
-
-@register_model
-def wrn_16_1(num_classes: int = 100) -> WideResNet:
-    """WRN-16-1: two blocks a stage, widths 16-32-64."""
-    return WideResNet(16, 1, num_classes)
-
-
-@register_model
-def wrn_16_2(num_classes: int = 100) -> WideResNet:
-    """WRN-16-2: two blocks a stage, widths 32-64-128."""
-    return WideResNet(16, 2, num_classes)
-
-
-@register_model
-def wrn_40_1(num_classes: int = 100) -> WideResNet:
-    """WRN-40-1: six blocks a stage, widths 16-32-64."""
-    return WideResNet(40, 1, num_classes)
-
-
-@register_model
-def wrn_40_2(num_classes: int = 100) -> WideResNet:
-    """WRN-40-2: six blocks a stage, widths 32-64-128."""
-    return WideResNet(40, 2, num_classes)
-
-
-@register_model
-def wrn_28_10(num_classes: int = 100) -> WideResNet:
-    """WRN-28-10: four blocks a stage, widths 160-320-640."""
-    return WideResNet(28, 10, num_classes)
+for _name, (_depth, _k, _doc) in _VARIANTS.items():
+    globals()[_name] = register_variant(_name, _doc, WideResNet, _depth, _k)
