@@ -58,3 +58,13 @@ def test_claims():
 def test_unknown_key():
     with pytest.raises(ConfigError, match="no published number"):
         check("nobody2099/x", 1, scale="full", setting={})
+
+
+def test_a_relative_claim_holds_on_any_stated_dataset_but_not_an_unstated_one():
+    key = "zagoruyko2017/claim/at_beats_student"
+    setting = {"dataset": "cifar10-jpeg75", "comparison": "same student, teacher, data and recipe"}
+    assert check_claim(key, True, "AT 70 vs 69", scale="medium", setting=setting).verdict == "pass"
+    assert check_claim(key, False, "AT 68 vs 69", scale="medium", setting=setting).verdict == "fail"
+    unstated = check_claim(key, True, "", scale="medium", setting={"comparison": setting["comparison"]})
+    assert unstated.verdict == NOT_COMPARABLE and "dataset" in unstated.reason
+    assert check_claim(key, True, "", scale="smoke", setting=setting).verdict == NOT_COMPARABLE

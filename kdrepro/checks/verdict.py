@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from .published import Published, get_published
 
 PASS, FAIL, NOT_COMPARABLE = "pass", "fail", "not comparable"
+ANY = "any"  # a setting value that any stated run value matches (claims comparing two of our runs)
 
 
 @dataclass
@@ -30,7 +31,8 @@ class Check:
 def _mismatch(published: Published, run_setting: dict) -> list[str]:
     """The keys of the paper's setting on which the run differs (or says nothing)."""
     return [f"{k}: paper {v!r}, run {run_setting.get(k, 'unset')!r}"
-            for k, v in published.setting.items() if run_setting.get(k) != v]
+            for k, v in published.setting.items()
+            if not (run_setting.get(k) == v or (v == ANY and run_setting.get(k) is not None))]
 
 
 def _comparability(published: Published, scale: str, run_setting: dict) -> str:
