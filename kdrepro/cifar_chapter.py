@@ -31,7 +31,11 @@ class PairSetup:
     teacher: Teacher
     student: str
     seeds: tuple[int, ...]
+    method_seeds: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per-method overrides of seeds
     runs: dict[tuple[str, int], PairRun] = field(default_factory=dict)
+
+    def seeds_for(self, method: str) -> tuple[int, ...]:
+        return tuple(self.method_seeds.get(method, self.seeds))
 
     @property
     def teacher_name(self) -> str:
@@ -56,13 +60,16 @@ class PairSetup:
         return (f"{self.scale} scale on {self.dataset}{lossy}. Teacher {self.teacher_name} "
                 f"({self.teacher.accuracy:.2f} % test accuracy, {self.teacher.info['epochs']} epochs), student "
                 f"{self.student}; {subset} training images, {r.student_epochs} student epochs "
-                f"(+{r.init_epochs} for AB/FitNet stage 1), seeds {list(self.seeds)}.")
+                f"(+{r.init_epochs} for AB/FitNet stage 1), seeds {list(self.seeds)}"
+                + "".join(f", {m}: seeds {list(v)}" for m, v in self.method_seeds.items()) + ".")
 
 
 def setup(scale: str, teacher: str | None = None, student: str | None = None, dataset: str | None = None,
-          teacher_mode: str = "train", seeds=None, verbose: bool | int = True) -> PairSetup:
+          teacher_mode: str = "train", seeds=None, method_seeds: dict | None = None,
+          verbose: bool | int = True) -> PairSetup:
     """Pick the data (the first prepared of the scale's datasets), then load — or, with
-    ``teacher_mode="train"``, train if missing — the teacher."""
+    ``teacher_mode="train"``, train if missing — the teacher. ``method_seeds`` gives some
+    methods other seeds than ``seeds`` (e.g. more seeds for the baselines)."""
     r = cifar_recipe(scale)
     if scale == "full" and dataset not in (None, "cifar100"):
         raise DatasetError(f"full scale is the paper's CIFAR-100 setting, not {dataset}: prepare it with "
@@ -73,7 +80,11 @@ def setup(scale: str, teacher: str | None = None, student: str | None = None, da
         raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
     t, s = teacher or r.pairs[0][0], student or r.pairs[0][1]
     t_model = get_teacher(t, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
-    return PairSetup(scale, r, dataset, get_spec(dataset), t_model, s, tuple(seeds if seeds is not None else r.seeds))
+    unknown = sorted(set(method_seeds or {}) - set(METHODS))
+    if unknown:
+        raise ConfigError(f"method_seeds names unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    return PairSetup(scale, r, dataset, get_spec(dataset), t_model, s, tuple(seeds if seeds is not None else r.seeds),
+                     {m: tuple(v) for m, v in (method_seeds or {}).items()})
 
 
 def run_methods(ps: PairSetup, methods, verbose: bool | int = True) -> dict[tuple[str, int], PairRun]:
@@ -81,9 +92,9 @@ def run_methods(ps: PairSetup, methods, verbose: bool | int = True) -> dict[tupl
     for method in methods:
         if method not in METHODS:
             raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    for seed in ps.seeds:
+    for seed in sorted({s for m in methods for s in ps.seeds_for(m)}):
         for method in methods:
-            if (method, seed) not in ps.runs:
+            if seed in ps.seeds_for(method) and (method, seed) not in ps.runs:
                 print(f"— {LABELS[method]}, seed {seed}", flush=True)
                 ps.runs[(method, seed)] = train_pair(method, ps.student, None if method == "student" else ps.teacher,
                                                      ps.dataset, ps.scale, seed, recipe=ps.recipe, verbose=verbose)
@@ -91,7 +102,8 @@ def run_methods(ps: PairSetup, methods, verbose: bool | int = True) -> dict[tupl
 
 
 def accuracies(ps: PairSetup, method: str) -> list[float]:
-    return [ps.runs[(method, s)].accuracy for s in ps.seeds if (method, s) in ps.runs]
+    """Last-epoch accuracy of every seed trained with ``method``, in seed order."""
+    return [run.accuracy for (m, _), run in sorted(ps.runs.items()) if m == method]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -162,7 +174,9 @@ def _measured_table_checks(ps: PairSetup, methods, include_baselines: bool) -> l
 def beats_claim(ps: PairSetup, key: str, better: str, worse: str) -> Check:
     """A claim "``better`` beats ``worse``", judged on the mean over seeds of our two runs."""
     a, b = mean_std(accuracies(ps, better))[0], mean_std(accuracies(ps, worse))[0]
-    evidence = f"{LABELS[better]} {a:.2f} % vs {LABELS[worse]} {b:.2f} % ({a - b:+.2f}; {len(ps.seeds)} seed(s), {ps.dataset})"
+    n_a, n_b = len(accuracies(ps, better)), len(accuracies(ps, worse))
+    evidence = (f"{LABELS[better]} {a:.2f} % ({n_a} seed(s)) vs {LABELS[worse]} {b:.2f} % ({n_b}): "
+                f"{a - b:+.2f} on {ps.dataset}")
     return check_claim(key, a > b, evidence, scale=ps.scale, setting=ps.setting)
 
 
