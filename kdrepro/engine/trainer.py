@@ -131,7 +131,10 @@ class Trainer:
             distiller.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
-            self._log(f"resuming from {self.run_dir / CHECKPOINT} after epoch {start_epoch}")
+            if start_epoch >= c.epochs:
+                self._log(f"already trained: {self.run_dir} ({start_epoch} epochs), reusing it")
+            else:
+                self._log(f"resuming from {self.run_dir / CHECKPOINT} after epoch {start_epoch}")
         if world > 1 and distiller.partial_graph:  # else DDP waits forever for the unused gradients
             from accelerate.utils import DistributedDataParallelKwargs
             acc.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
