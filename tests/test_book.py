@@ -106,6 +106,19 @@ def test_publishing_again_keeps_a_single_run_card(tmp_path):
     assert len(cards) == 1 and "dirty" not in cards[0].source
 
 
+def test_run_card_repeats_the_parameters_papermill_injected(tmp_path):
+    runs, book = tmp_path / "runs", tmp_path / "book"
+    folder = make_run(runs, chapter="at")
+    path = folder / "03_attention_transfer.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell('scale = "medium"\nseeds = [0, 1]\nout_dir = "/tmp/x"\n',
+                                                 metadata={"tags": ["injected-parameters"]}))
+    nbformat.write(nb, path)
+    card = next(c for c in nbformat.read(publish("at", "medium", runs=runs, book=book), as_version=4).cells
+                if RUN_CARD_TAG in c.metadata.get("tags", []))
+    assert "`kdrepro run at --scale medium -p seeds '[0, 1]'`" in card.source
+
+
 def test_publish_refuses_a_missing_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="kdrepro run hinton --scale medium"):
         publish("hinton", "medium", runs=tmp_path / "runs", book=tmp_path / "book")

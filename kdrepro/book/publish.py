@@ -25,7 +25,32 @@ def _chapter(name: str) -> Chapter:
     raise ConfigError(f"unknown chapter {name!r}; valid chapters: {valid}")
 
 
-def run_card(results: dict, chapter: str, scale: str) -> str:
+def overrides(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """The parameters papermill injected into an executed notebook (its ``injected-parameters``
+    cell), as (name, source text) pairs, less those the runner sets itself (scale, out_dir)."""
+    import ast
+
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            found = []
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    name = node.targets[0].id
+                    if name not in ("scale", "out_dir"):
+                        found.append((name, ast.get_source_segment(cell.source, node.value)))
+            return found
+    return []
+
+
+def rerun_command(chapter: str, scale: str, params: list[tuple[str, str]] = ()) -> str:
+    """``kdrepro run`` with the same parameters, quoted for a POSIX shell."""
+    import shlex
+
+    return " ".join([f"kdrepro run {chapter} --scale {scale}",
+                     *(f"-p {name} {shlex.quote(value)}" for name, value in params)])
+
+
+def run_card(results: dict, chapter: str, scale: str, params: list[tuple[str, str]] = ()) -> str:
     """The Markdown of the run card: what ran, where, when, and how to rerun it."""
     return "\n".join([
         ":::{admonition} About this run",
@@ -33,7 +58,7 @@ def run_card(results: dict, chapter: str, scale: str) -> str:
         "",
         *run_facts({**results, "scale": scale}),
         "",
-        f"Rerun it with `kdrepro run {chapter} --scale {scale}`; the {{doc}}`scoreboard <../scoreboard>` "
+        f"Rerun it with `{rerun_command(chapter, scale, params)}`; the {{doc}}`scoreboard <../scoreboard>` "
         "collects the checks of every chapter.",
         ":::",
     ])
@@ -72,7 +97,7 @@ def publish(chapter_name: str, scale: str, runs: Path | None = None, book: Path 
             f"not {chapter.name!r} at {scale!r}; rerun it: {rerun}")
 
     nb = nbformat.read(notebook, as_version=4)
-    add_run_card(nb, run_card(results, chapter.name, scale))
+    add_run_card(nb, run_card(results, chapter.name, scale, overrides(nb)))
     stem = Path(chapter.notebook).stem
     target = book / "chapters" / f"{stem}.ipynb"
     raw_results = results_path.read_bytes()
