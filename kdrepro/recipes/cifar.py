@@ -76,7 +76,7 @@ RECIPES: dict[str, CifarRecipe] = {
                          pairs=(("resnet14", "resnet8"),), train_subset=1024, test_subset=500,
                          max_steps_per_epoch=4),
     "medium": CifarRecipe(_DATA, teacher_epochs=15, student_epochs=10, init_epochs=2,
-                          pairs=(("resnet20", "resnet8"),), train_subset=25_000),
+                          pairs=(("resnet20", "resnet8"),), seeds=(0, 1, 2), train_subset=25_000),
     "full": CifarRecipe(("cifar100",), teacher_epochs=240, student_epochs=240, init_epochs=30,
                         pairs=SAME_PAIRS, seeds=(0, 1, 2)),
 }
