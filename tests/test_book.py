@@ -111,12 +111,12 @@ def test_run_card_repeats_the_parameters_papermill_injected(tmp_path):
     folder = make_run(runs, chapter="at")
     path = folder / "03_attention_transfer.ipynb"
     nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(2, nbformat.v4.new_code_cell('scale = "medium"\nseeds = [0, 1]\nout_dir = "/tmp/x"\n',
+    nb.cells.insert(2, nbformat.v4.new_code_cell('scale = "medium"\nseeds = [0, 1]\nteacher_mode = "load"\nout_dir = "/tmp/x"\n',
                                                  metadata={"tags": ["injected-parameters"]}))
     nbformat.write(nb, path)
     card = next(c for c in nbformat.read(publish("at", "medium", runs=runs, book=book), as_version=4).cells
                 if RUN_CARD_TAG in c.metadata.get("tags", []))
-    assert "`kdrepro run at --scale medium -p seeds '[0, 1]'`" in card.source
+    assert "`kdrepro run at --scale medium -p seeds '[0, 1]' -p teacher_mode load`" in card.source
 
 
 def test_publish_refuses_a_missing_run(tmp_path):

@@ -44,10 +44,18 @@ def overrides(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
 
 def rerun_command(chapter: str, scale: str, params: list[tuple[str, str]] = ()) -> str:
     """``kdrepro run`` with the same parameters, quoted for a POSIX shell."""
+    import ast
     import shlex
 
+    def plain(value: str) -> str:  # a string parameter is passed bare, as `kdrepro run` reads it
+        try:
+            literal = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+        return literal if isinstance(literal, str) else value
+
     return " ".join([f"kdrepro run {chapter} --scale {scale}",
-                     *(f"-p {name} {shlex.quote(value)}" for name, value in params)])
+                     *(f"-p {name} {shlex.quote(plain(value))}" for name, value in params)])
 
 
 def run_card(results: dict, chapter: str, scale: str, params: list[tuple[str, str]] = ()) -> str:
