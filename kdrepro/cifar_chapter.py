@@ -54,15 +54,16 @@ class PairSetup:
         return [self.teacher.path.parent / "run"] + [d for r in self.runs.values() for d in r.run_dirs]
 
     def describe(self) -> str:
-        lossy = " — a lossy JPEG copy: accuracies are close to, not equal to, CIFAR-10's" if self.spec.lossy else ""
+        """A few lines: data, teacher, student, recipe length and seeds."""
         r = self.recipe
-        subset = "all" if r.train_subset is None else f"{r.train_subset:,} of the"
-        return (f"{self.scale} scale on {self.dataset}{lossy}. Teacher {self.teacher_name} "
-                f"({self.teacher.accuracy:.2f} % test accuracy, {self.teacher.info['epochs']} epochs), student "
-                f"{self.student}; {subset} training images, {r.student_epochs} student epochs "
-                f"(+{r.init_epochs} for AB/FitNet stage 1), seeds {list(self.seeds)}"
-                + "".join(f", {m}: seeds {list(v)}" for m, v in self.method_seeds.items()) + ".")
-
+        lines = [f"{self.scale} scale on {self.dataset}"
+                 + (" (a lossy JPEG copy of CIFAR-10: close to, not equal to, CIFAR-10)" if self.spec.lossy else ""),
+                 f"teacher {self.teacher_name}: {self.teacher.accuracy:.2f} % test accuracy after "
+                 f"{self.teacher.info['epochs']} epochs",
+                 f"student {self.student}: {r.student_epochs} epochs (+{r.init_epochs} for AB's and FitNets' first "
+                 f"stage) on {'all' if r.train_subset is None else f'{r.train_subset:,} of the'} training images",
+                 f"seeds {list(self.seeds)}" + "".join(f"; {m}: seeds {list(v)}" for m, v in self.method_seeds.items())]
+        return "\n".join(lines)
 
 def setup(scale: str, teacher: str | None = None, student: str | None = None, dataset: str | None = None,
           teacher_mode: str = "train", seeds=None, method_seeds: dict | None = None,
