@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .checks import Check, check, check_claim, is_published, not_measured
-from .checks.published import CRD_CROSS, CRD_METHODS, CRD_SAME
+from .checks.published import AT_TABLE1, CRD_CROSS, CRD_METHODS, CRD_SAME
 from .data import DatasetSpec, first_available, get_spec
 from .errors import ConfigError, DatasetError
 from .pairs import LABELS, METHODS, PairRun, train_pair
@@ -172,6 +172,22 @@ def _measured_table_checks(ps: PairSetup, methods, include_baselines: bool) -> l
     return out
 
 
+def at_table1_checks(ps: PairSetup) -> list[Check]:
+    """Attention Transfer's own CIFAR-10 Table 1 (test error %): ours for the pair this run
+    trained, "not measured" for the others; comparable only on exact CIFAR-10 with the paper's recipe."""
+    out = []
+    for (t, s) in AT_TABLE1:
+        for name, method in (("student", "student"), ("at", "at"), ("kd", "kd"), ("teacher", None)):
+            key = f"zagoruyko2017/cifar10/{name}/{t}-{s}"
+            acc = ps.teacher.accuracy if method is None else (accuracies(ps, method) or [None])
+            if (t, s) != (ps.teacher_name, ps.student) or acc == [None]:
+                out.append(not_measured(key, f"pair not trained here ({ps.teacher_name} → {ps.student})"))
+                continue
+            value = acc if method is None else mean_std(acc)[0]
+            out.append(check(key, 100 - value, scale=ps.scale, setting=ps.setting))
+    return out
+
+
 def beats_claim(ps: PairSetup, key: str, better: str, worse: str) -> Check:
     """A claim "``better`` beats ``worse``", judged on the mean over seeds of our two runs."""
     a, b = mean_std(accuracies(ps, better))[0], mean_std(accuracies(ps, worse))[0]
@@ -182,4 +198,4 @@ def beats_claim(ps: PairSetup, key: str, better: str, worse: str) -> Check:
 
 
 __all__ = ["PairSetup", "setup", "run_methods", "accuracies", "mean_std", "published_row", "summary_table",
-           "table_checks", "beats_claim"]
+           "table_checks", "at_table1_checks", "beats_claim"]
