@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .data import Augment, get_spec
+from .data import Augment, get_spec, normalize
 from .engine import Split, Trainer, final_metrics, load_model, save_model
 from .errors import ConfigError
 from .methods import KD, CrossEntropy
@@ -62,10 +62,7 @@ def run_dir(dataset: str, scale: str, student: str, method: str, teacher: str | 
 def probe_batch(test: Split, n: int = 256) -> torch.Tensor:
     """A fixed batch of normalised test images for probes (first ``n`` of the test split)."""
     idx = torch.arange(len(test.labels)) if test.indices is None else test.indices
-    x = test.images[idx[:n]].float() / 255
-    mean = torch.tensor(test.mean).view(1, -1, 1, 1)
-    std = torch.tensor(test.std).view(1, -1, 1, 1)
-    return (x - mean) / std
+    return normalize(test.images[idx[:n]], test.mean, test.std)
 
 
 def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset: str, scale: str, seed: int = 0,

@@ -430,3 +430,13 @@ def test_loader_on_cuda(data):
     b = next(iter(loader))
     assert b.x.is_cuda and b.y.is_cuda and b.index.is_cuda
     assert epoch_indices(loader, 2) == epoch_indices(loader, 2)
+
+
+def test_normalize_scales_uint8_then_standardises_per_channel_without_touching_the_input():
+    from kdrepro.data import normalize
+
+    x = torch.tensor([0, 255], dtype=torch.uint8).view(1, 2, 1, 1)
+    assert normalize(x, (0.5, 0.0), (0.5, 2.0)).flatten().tolist() == [-1.0, 0.5]
+    f = torch.ones(1, 1, 2, 2)
+    normalize(f, (0.5,), (0.25,))
+    assert torch.equal(f, torch.ones(1, 1, 2, 2))

@@ -95,17 +95,24 @@ class BatchLoader:
         x = self.images[positions]
         if self.augment is not None:
             x = self.augment(x, self._generator("augment", self.rank, number))
-        x = x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-        if self.mean is not None:
-            x = x.sub_(self.mean)
-        if self.std is not None:
-            x = x.div_(self.std)
-        return Batch(x, self.labels[positions], self.index[positions])
+        return Batch(normalize(x, self.mean, self.std), self.labels[positions], self.index[positions])
 
     def _generator(self, *keys) -> torch.Generator:
         generator = torch.Generator(device=self.device)
         generator.manual_seed(mix_seed(self.seed, self.epoch, *keys))
         return generator
+
+
+def normalize(images: torch.Tensor, mean=None, std=None) -> torch.Tensor:
+    """Images as a network's input: uint8 scaled to [0, 1], then (x − mean) / std per channel
+    (``mean``/``std`` sequences or tensors; N×C×H×W images). Never changes ``images``."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    shape = (1, -1, 1, 1)
+    if mean is not None:
+        x = x - torch.as_tensor(mean, dtype=x.dtype, device=x.device).view(shape)
+    if std is not None:
+        x = x / torch.as_tensor(std, dtype=x.dtype, device=x.device).view(shape)
+    return x
 
 
 def mix_seed(*keys) -> int:

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
+from ..data import normalize
 from ..methods.attention_transfer import attention_map
 
 
@@ -14,7 +15,7 @@ from ..methods.attention_transfer import attention_map
 def plot_attention_maps(images: torch.Tensor, models: dict, mean, std, group: int = 2, labels=None):
     """``images``: uint8 N×3×H×W; ``models``: label → model (eval mode); ``group``: index into
     ``features`` (1 … stages). Each map is shown at the image's size."""
-    x = (images.float() / 255 - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    x = normalize(images, mean, std)
     maps = {}
     for name, model in models.items():
         model.eval()
