@@ -26,6 +26,7 @@ class Chapter:
     paper: str  # citation key in book/references.bib
     summary: str  # one line for the landing page
     kind: str = "paper"  # "paper": one paper's chapter; "benchmark": several papers' methods side by side
+    headline: tuple[str, ...] = ()  # check keys for the scoreboard's one-line summary, in order of preference
 
     @property
     def source(self) -> Path:
@@ -38,17 +39,21 @@ class Chapter:
 
 ALL_CHAPTERS: tuple[Chapter, ...] = (
     Chapter("hinton", 1, "01_hinton_kd.ipynb", "Distilling the Knowledge in a Neural Network",
-            "hinton2015distilling", "Soft targets at a high temperature carry a teacher's dark knowledge to a smaller net."),
+            "hinton2015distilling", "Soft targets at a high temperature carry a teacher's dark knowledge to a smaller net.",
+            headline=("hinton2015/mnist/distilled_errors",)),
     Chapter("fitnets", 2, "02_fitnets.ipynb", "FitNets: Hints for Thin Deep Nets",
-            "romero2015fitnets", "A thin, deep student learns from the teacher's middle layer through a regressor."),
+            "romero2015fitnets", "A thin, deep student learns from the teacher's middle layer through a regressor.",
+            headline=("romero2015/claim/hints_then_kd_beat_kd",)),
     Chapter("at", 3, "03_attention_transfer.ipynb", "Attention Transfer",
-            "zagoruyko2017attention", "The student matches the teacher's spatial attention maps."),
+            "zagoruyko2017attention", "The student matches the teacher's spatial attention maps.",
+            headline=("zagoruyko2017/claim/at_beats_student",)),
     Chapter("dml", 4, "04_dml.ipynb", "Deep Mutual Learning",
             "zhang2018deep", "Students with no pretrained teacher teach each other."),
     Chapter("takd", 5, "05_takd.ipynb", "Teacher Assistant Knowledge Distillation",
             "mirzadeh2020improved", "An assistant bridges the capacity gap between a large teacher and a small student."),
     Chapter("ab", 6, "06_ab_distillation.ipynb", "Activation Boundary Distillation",
-            "heo2019knowledge", "The student learns where the teacher's neurons switch on and off."),
+            "heo2019knowledge", "The student learns where the teacher's neurons switch on and off.",
+            headline=("heo2019/claim/ab_beats_student",)),
     Chapter("deit", 7, "07_deit.ipynb", "DeiT: Distillation through Attention",
             "touvron2021training", "A distillation token lets a vision transformer learn from a CNN teacher."),
     Chapter("dino", 8, "08_dino.ipynb", "DINO: Self-Distillation with No Labels",
@@ -59,7 +64,8 @@ ALL_CHAPTERS: tuple[Chapter, ...] = (
             "wu2022tinyvit", "Stored sparse teacher logits make pretraining distillation cheap."),
     Chapter("cifar_bench", 11, "11_cifar_benchmark.ipynb", "CIFAR benchmark: every CNN method on the same pairs",
             "tian2020contrastive", "Student, KD, FitNets, AT and AB on the same teacher–student pairs, one recipe, "
-            "several seeds, beside the CRD table.", kind="benchmark"),
+            "several seeds, beside the CRD table.", kind="benchmark",
+            headline=("tian2020/cifar100/kd/resnet32x4-resnet8x4", "tian2020/claim/kd_beats_student")),
 )
 
 

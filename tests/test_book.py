@@ -69,6 +69,7 @@ def copy_book_sources(root: Path) -> Path:
     (root / "book").mkdir()
     for name in ("intro.md", "bibliography.md", "references.bib"):
         shutil.copy(REPO_ROOT / "book" / name, root / "book" / name)
+    shutil.copytree(REPO_ROOT / "book" / "_static", root / "book" / "_static")
     return root / "book"
 
 
@@ -116,7 +117,10 @@ def test_run_card_repeats_the_parameters_papermill_injected(tmp_path):
     nbformat.write(nb, path)
     card = next(c for c in nbformat.read(publish("at", "medium", runs=runs, book=book), as_version=4).cells
                 if RUN_CARD_TAG in c.metadata.get("tags", []))
-    assert "`kdrepro run at --scale medium -p seeds '[0, 1]' -p teacher_mode load`" in card.source
+    assert "kdrepro run at --scale medium -p seeds '[0, 1]' -p teacher_mode load\n" in card.source
+    exact = ("papermill notebooks/03_attention_transfer.ipynb runs/at/medium/03_attention_transfer.ipynb "
+             "-p scale medium -y 'seeds: [0, 1]' -p teacher_mode load\n")
+    assert exact in card.source
 
 
 def test_publish_refuses_a_missing_run(tmp_path):

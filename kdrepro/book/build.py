@@ -1,4 +1,4 @@
-"""Building the HTML book: regenerate the toc and scoreboard, then run ``jupyter-book build``."""
+"""Building the HTML book: regenerate what derives from the published runs, then run ``jupyter-book build``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from pathlib import Path
 
 from ..errors import KdreproError
 from ..paths import REPO_ROOT, book_root
-from .scoreboard import write_scoreboard
-from .toc import write_toc
+from .publish import refresh_book
 
 
 class BookBuildError(KdreproError):
@@ -35,11 +34,11 @@ def build_command(root: Path, strict: bool = True) -> list[str]:
 
 
 def build_book(strict: bool = True, root: Path | None = None) -> Path:
-    """Regenerate the toc and scoreboard, build the book; return ``_build/html``."""
+    """Regenerate what derives from the published runs (toc, chapter headers, scoreboard, landing
+    page), build the book; return ``_build/html``."""
     root = Path(root or REPO_ROOT)
     book = root / "book" if root != REPO_ROOT else book_root()
-    write_toc(book)
-    write_scoreboard(book)
+    refresh_book(book)
     proc = subprocess.run(build_command(root, strict), cwd=root, capture_output=True, text=True)
     html = root / "_build" / "html"
     if proc.returncode != 0 or not (html / "index.html").is_file():

@@ -118,6 +118,20 @@ def checks_html(checks: Iterable[Any], extra: Mapping[str, str] | None = None) -
     )
 
 
+def checks_html_folded(checks: Iterable[Any], extra: Mapping[str, str] | None = None) -> str:
+    """The judged checks (pass or fail) as a table, and the not-comparable ones folded under it in a
+    ``<details>`` block that says how many there are; one raw HTML block, no blank lines."""
+    checks = [as_dict(c) for c in checks]
+    judged = [c for c in checks if c.get("verdict") in ("pass", "fail")]
+    folded = [c for c in checks if c.get("verdict") not in ("pass", "fail")]
+    parts = [checks_html(judged, extra)] if judged or not folded else []
+    if folded:
+        label = f"{len(folded)} check{'s' if len(folded) != 1 else ''} not comparable in this run, each with its reason"
+        parts.append(f"<details class=\"kd-not-comparable\"><summary>{html.escape(label)}</summary>\n"
+                     + checks_html(folded, extra) + "</details>\n")
+    return "".join(parts)
+
+
 def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
