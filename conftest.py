@@ -5,9 +5,9 @@ they never reuse or overwrite a run in ``runs/``. The data root is the user's (o
 """
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parent
 
@@ -16,7 +16,17 @@ if "KDREPRO_MIRROR" not in os.environ and (REPO.parent / "shared" / "data").is_d
     os.environ["KDREPRO_MIRROR"] = str(REPO.parent / "shared" / "data")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _runs_in_tmp(tmp_path_factory):
-    os.environ["KDREPRO_RUNS"] = str(tmp_path_factory.mktemp("runs"))
-    yield
+_RUNS = None
+
+
+def pytest_configure(config):
+    """Point KDREPRO_RUNS at a fresh folder before anything runs: set here rather than in a
+    fixture, because nbval's notebook kernels start from this environment and use no fixtures."""
+    global _RUNS
+    _RUNS = tempfile.mkdtemp(prefix="kdrepro-test-runs-")
+    os.environ["KDREPRO_RUNS"] = _RUNS
+
+
+def pytest_unconfigure(config):
+    if _RUNS:
+        shutil.rmtree(_RUNS, ignore_errors=True)

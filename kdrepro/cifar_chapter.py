@@ -15,6 +15,7 @@ import pandas as pd
 from .checks import Check, check, check_claim, is_published, not_measured
 from .checks.published import AT_TABLE1, CRD_CROSS, CRD_METHODS, CRD_SAME
 from .data import DatasetSpec, first_available, get_spec
+from .engine import is_main_process
 from .errors import ConfigError, DatasetError
 from .pairs import LABELS, METHODS, PairRun, train_pair
 from .recipes.cifar import LIGHT_STUDENTS, CifarRecipe
@@ -96,7 +97,8 @@ def run_methods(ps: PairSetup, methods, verbose: bool | int = True) -> dict[tupl
     for seed in sorted({s for m in methods for s in ps.seeds_for(m)}):
         for method in methods:
             if seed in ps.seeds_for(method) and (method, seed) not in ps.runs:
-                print(f"— {LABELS[method]}, seed {seed}", flush=True)
+                if is_main_process():  # under `accelerate launch`, every process runs this loop
+                    print(f"— {LABELS[method]}, seed {seed}", flush=True)
                 ps.runs[(method, seed)] = train_pair(method, ps.student, None if method == "student" else ps.teacher,
                                                      ps.dataset, ps.scale, seed, recipe=ps.recipe, verbose=verbose)
     return ps.runs

@@ -8,6 +8,14 @@ import sys
 from .errors import KdreproError
 
 
+def _say(text: str) -> None:
+    """Print from the first process only: under ``accelerate launch`` every process runs the command."""
+    from .engine import is_main_process
+
+    if is_main_process():
+        print(text, flush=True)
+
+
 def _cmd_chapters(args) -> None:
     from .chapters import ALL_CHAPTERS
 
@@ -50,12 +58,14 @@ def _cmd_run(args) -> None:
 def _cmd_publish(args) -> None:
     from .book import publish
 
-    print(f"published: {publish(args.chapter, args.scale)}")
+    path = publish(args.chapter, args.scale, time_only=args.time_only)
+    print(f"{'time recorded in' if args.time_only else 'published'}: {path}")
 
 
 def _cmd_scoreboard(args) -> None:
-    from .book import write_scoreboard
+    from .book import refresh_book, write_scoreboard
 
+    refresh_book()
     print(f"scoreboard: {write_scoreboard()}")
 
 
@@ -72,8 +82,8 @@ def _cmd_teacher_train(args) -> None:
 
     dataset = args.dataset or first_available(recipe(args.scale).datasets)
     t = train_teacher(args.model, dataset, args.scale, args.seed)
-    print(f"teacher {args.model} on {dataset} ({args.scale}, seed {args.seed}): "
-          f"{t.accuracy:.2f}% test accuracy, saved to {t.path}")
+    _say(f"teacher {args.model} on {dataset} ({args.scale}, seed {args.seed}): "
+         f"{t.accuracy:.2f}% test accuracy, saved to {t.path}")
 
 
 def _cmd_teacher_list(args) -> None:
@@ -93,7 +103,7 @@ def _cmd_pair_train(args) -> None:
     ps = setup(args.scale, args.teacher, args.student, args.dataset, teacher_mode=args.teacher_mode, seeds=args.seeds)
     runs = run_methods(ps, args.methods)
     for (method, seed), run in runs.items():
-        print(f"{method:<8} seed {seed}: {run.accuracy:.2f}% ({ps.teacher_name} → {ps.student}, {ps.dataset})")
+        _say(f"{method:<8} seed {seed}: {run.accuracy:.2f}% ({ps.teacher_name} → {ps.student}, {ps.dataset})")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -146,9 +156,12 @@ def parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")
     pub.add_argument("chapter")
     pub.add_argument("scale")
+    pub.add_argument("--time-only", action="store_true",
+                     help="only record the run's time (shown in every chapter's rerun box), not its page")
     pub.set_defaults(func=_cmd_publish)
 
-    sub.add_parser("scoreboard", help="regenerate book/scoreboard.md").set_defaults(func=_cmd_scoreboard)
+    sub.add_parser("scoreboard", help="regenerate the pages derived from the published runs (scoreboard, "
+                   "chapter headers, landing table)").set_defaults(func=_cmd_scoreboard)
     book = sub.add_parser("book", help="build the HTML book into _build/html")
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
     book.set_defaults(func=_cmd_book)

@@ -4,6 +4,7 @@ glance with its figure, and the landing page's chapter table."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -223,3 +224,11 @@ def test_the_landing_page_needs_its_table_markers(tmp_path):
     (book / "intro.md").write_text("# A book\n")
     with pytest.raises(ConfigError, match="chapters-table"):
         write_landing(book)
+
+
+def test_every_chapter_opens_with_its_title_and_what_the_paper_claims():
+    """The header goes under the first cell, so that cell must be the title and the claim."""
+    for chapter in (c for c in ALL_CHAPTERS if c.exists):
+        first = nbformat.read(chapter.source, as_version=4).cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith(f"# {chapter.title}\n"), chapter.name
+        assert re.search(r"\*\*What the (paper|benchmark) claims\.\*\*", first.source), chapter.name

@@ -56,6 +56,7 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = _result(tmp_path, 0), _result(tmp_path, 1)
     assert r0["num_processes"] == r1["num_processes"] == 2
+    assert [r["processes"] for r in r0["history"]] == [2, 2]  # the history says how it was trained
     assert r0["digest"] == pytest.approx(r1["digest"], rel=1e-6)  # DDP kept the replicas in step
     assert r0["history"][-1]["test_errors"] == r1["history"][-1]["test_errors"]
     assert r0["history"][-1]["test_accuracy"] > 30  # it learned something (chance is 25 %)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
+from accelerate.state import is_initialized
 
 from ..errors import ConfigError
 
@@ -36,3 +37,15 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
             "they would train as separate jobs. Create the Accelerator with cpu=True on a CPU machine "
             "(or set ACCELERATE_USE_CPU=1), and launch with `accelerate launch --multi_gpu --num_processes N`.")
     return accelerator
+
+
+def is_main_process() -> bool:
+    """True in the first process of an ``accelerate launch`` (and in a process run on its own):
+    the one that writes shared files and prints."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def wait_for_everyone() -> None:
+    """Wait until every launched process gets here; at once with one process (or no Accelerator yet)."""
+    if is_initialized():
+        PartialState().wait_for_everyone()

@@ -10,6 +10,7 @@ import torch.nn as nn
 from ..errors import ConfigError
 from ..io import atomic_write
 from ..models import create_model
+from .accel import is_main_process, wait_for_everyone
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -25,12 +26,18 @@ def load_checkpoint(path: Path) -> dict | None:
 
 
 def save_model(model: nn.Module, path: str | Path, /, **info) -> Path:
-    """Save a registered model's weights with its name, arguments and any metrics (``info``)."""
+    """Save a registered model's weights with its name, arguments and any metrics (``info``).
+
+    Under several processes every one calls this: the main process writes, the others wait for the file.
+    """
     name = getattr(model, "model_name", None)
     if name is None:
         raise ConfigError("only models built with kdrepro.models.create_model can be saved by name")
-    state = {"model": name, "kwargs": getattr(model, "model_kwargs", {}), "state_dict": model.state_dict(), "info": info}
-    save_checkpoint(Path(path), state)
+    if is_main_process():
+        state = {"model": name, "kwargs": getattr(model, "model_kwargs", {}), "state_dict": model.state_dict(),
+                 "info": info}
+        save_checkpoint(Path(path), state)
+    wait_for_everyone()
     return Path(path)
 
 

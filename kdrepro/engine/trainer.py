@@ -154,8 +154,9 @@ class Trainer:
             loader.set_epoch(epoch)
             model.train()
             sums = self._train_epoch(model, distiller, optimizer, loader, steps, epoch)
+            self._sync_buffers(distiller)
             record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **sums,
-                      "time_s": time.perf_counter() - t0}
+                      "time_s": time.perf_counter() - t0, "processes": world}
             if test is not None:
                 ev = evaluate(acc.unwrap_model(model).student, test.images, test.labels, mean=test.mean,
                               std=test.std, accelerator=acc, batch_size=c.eval_batch_size, indices=test.indices)
@@ -223,6 +224,16 @@ class Trainer:
         record["train_loss"] = sum(record.values())
         record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
         return record
+
+    def _sync_buffers(self, distiller: Distiller) -> None:
+        """Give every process the main process's buffers (BatchNorm running statistics).
+
+        DDP copies them from the main process only as a forward starts, so after an epoch's last
+        step each process holds its own; synced, every process evaluates, and returns, the model
+        the checkpoint holds."""
+        if self.accelerator.num_processes > 1:
+            for buffer in distiller.buffers():
+                torch.distributed.broadcast(buffer, src=0)
 
     def _end_epoch(self, distiller: Distiller, optimizer, epoch: int, history: list[dict], fingerprint: str) -> None:
         """Checkpoint (main process only), then let every process go on together."""

@@ -49,7 +49,8 @@ def main() -> None:
         model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
         distiller, channels = CrossEntropy(model), 1
     history = trainer.fit(distiller, synthetic(512, 0, channels), synthetic(256, 1, channels))
-    digest = float(sum(p.detach().double().sum() * (i + 1) for i, p in enumerate(model.parameters())))
+    # weights and buffers (BatchNorm statistics): every process must end with the same model
+    digest = float(sum(t.detach().double().sum() * (i + 1) for i, t in enumerate(model.state_dict().values())))
     rank = trainer.accelerator.process_index
     out = {"history": history, "num_processes": trainer.accelerator.num_processes, "digest": digest}
     Path(args.run_dir, f"result-rank{rank}.json").write_text(json.dumps(out))
