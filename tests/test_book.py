@@ -118,7 +118,8 @@ def test_run_card_repeats_the_parameters_papermill_injected(tmp_path):
     card = next(c for c in nbformat.read(publish("at", "medium", runs=runs, book=book), as_version=4).cells
                 if RUN_CARD_TAG in c.metadata.get("tags", []))
     assert "kdrepro run at --scale medium -p seeds '[0, 1]' -p teacher_mode load\n" in card.source
-    exact = ("papermill notebooks/03_attention_transfer.ipynb runs/at/medium/03_attention_transfer.ipynb "
+    exact = ("mkdir -p runs/at/medium && papermill notebooks/03_attention_transfer.ipynb "
+             "runs/at/medium/03_attention_transfer.ipynb "
              "-p scale medium -y 'seeds: [0, 1]' -p teacher_mode load\n")
     assert exact in card.source
 

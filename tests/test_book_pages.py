@@ -87,6 +87,7 @@ def test_a_chapter_without_a_run_is_planned_or_not_published():
 def test_a_resumed_run_is_timed_by_its_training_epochs():
     assert measured_time({"wall_time_s": 30.0, "training_time_s": 3600.0})[0] == 3600.0
     assert measured_time({"wall_time_s": 120.0, "training_time_s": 100.0}) == (120.0, "wall time of one run")
+    assert measured_time({"wall_time_s": 9.0, "run_time_s": 25.0, "training_time_s": 3.0})[0] == 25.0
     assert measured_time({})[0] is None
     assert time_text(None) == "not measured yet"
     assert rough_time(3485) == "58 min" and rough_time(5460) == "1 h 31 min" and rough_time(75) == "1 min 15 s"
@@ -150,7 +151,9 @@ def test_the_papermill_command_sets_the_parameters_it_shows(tmp_path):
     """papermill --prepare-only injects the parameters without running: what the box prints works."""
     chapter = next(c for c in ALL_CHAPTERS if c.name == "at")
     params = [("seeds", "[0, 1]"), ("teacher_mode", "'load'"), ("teacher", "None")]
-    argv = shlex.split(papermill_command(chapter, "medium", params))
+    command = papermill_command(chapter, "medium", params)
+    assert command.startswith("mkdir -p runs/at/medium && papermill ")  # papermill needs the folder to exist
+    argv = shlex.split(command.split(" && ", 1)[1])
     out = tmp_path / "out.ipynb"
     argv[2] = str(out)  # write into tmp_path instead of runs/
     papermill = Path(sys.executable).parent / "papermill"

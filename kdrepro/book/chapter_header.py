@@ -53,13 +53,14 @@ def kdrepro_command(chapter: str, scale: str, params: list[tuple[str, str]] = ()
 
 
 def papermill_command(chapter: Chapter, scale: str, params: list[tuple[str, str]] = ()) -> str:
-    """The same run with papermill, from the repository root, into the folder ``kdrepro run`` uses.
+    """The same run with papermill, from the repository root, into the folder ``kdrepro run`` uses
+    (created first: papermill does not create it).
 
     Strings and numbers go through ``-p``; lists, booleans and None through ``-y`` (YAML), which
     papermill does not guess from ``-p``.
     """
-    out = f"runs/{chapter.name}/{scale}/{chapter.notebook}"
-    parts = [f"papermill notebooks/{chapter.notebook} {out} -p scale {scale}"]
+    folder = f"runs/{chapter.name}/{scale}"
+    parts = [f"mkdir -p {folder} && papermill notebooks/{chapter.notebook} {folder}/{chapter.notebook} -p scale {scale}"]
     for name, value in params:
         literal = _literal(value)
         if isinstance(literal, str) or (isinstance(literal, (int, float)) and not isinstance(literal, bool)):

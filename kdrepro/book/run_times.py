@@ -21,10 +21,13 @@ FILE = "run_times.json"
 def measured_time(results: dict) -> tuple[float | None, str]:
     """Seconds a run of this chapter takes from scratch, and how that number was obtained.
 
-    A run that resumed from checkpoints took less wall time than a fresh one; its training
-    epochs (summed over every run it used, teachers included) are then the better measure.
+    ``kdrepro run`` adds the whole execution's time (``run_time_s``, the kernel's start included);
+    a notebook run otherwise knows its own ``wall_time_s``. A run that resumed from checkpoints
+    took less than a fresh one; its training epochs (summed over every run it used, teachers
+    included) are then the better measure.
     """
-    wall, train = results.get("wall_time_s"), results.get("training_time_s")
+    wall = results.get("run_time_s", results.get("wall_time_s"))
+    train = results.get("training_time_s")
     if isinstance(train, (int, float)) and isinstance(wall, (int, float)) and train > wall:
         return float(train), "its training epochs, summed (the run resumed from checkpoints)"
     if isinstance(wall, (int, float)):
