@@ -62,7 +62,8 @@ def time_text(record: dict | None) -> str:
     """``about 58 min 05 s on <machine>``, or that the scale has not been measured."""
     if not record or record.get("time_s") is None:
         return "not measured yet"
-    return f"about {rough_time(record['time_s'])} on {record.get('machine') or 'an unnamed machine'}"
+    text = f"about {rough_time(record['time_s'])} on {record.get('machine') or 'an unnamed machine'}"
+    return text + (" (its training epochs, summed)" if "training epochs" in str(record.get("how")) else "")
 
 
 def rough_time(seconds: float) -> str:
