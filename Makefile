@@ -12,7 +12,7 @@ BOOK_DATA := mnist
 # The CIFAR chapters' smoke runs: the mirror's lossy CIFAR-10 here, else torchvision's CIFAR-10.
 CIFAR_DATA := cifar10-jpeg75
 
-.PHONY: book test data install freeze clean
+.PHONY: book test data install browser freeze clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,17 @@ data: install
 book: data
 	$(BIN)/kdrepro book
 
-test: data
+# tests/test_browser.py opens the built book in headless Chromium: install Debian's if it is missing
+# (KDREPRO_CHROMIUM names another binary; KDREPRO_SKIP_BROWSER=1 skips those tests on purpose).
+browser:
+	@if [ -n "$$KDREPRO_CHROMIUM" ] || [ "$$KDREPRO_SKIP_BROWSER" = 1 ] || command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "The browser test needs Chromium: apt-get install chromium (or set KDREPRO_CHROMIUM)"; exit 1; fi
+
+test: data browser
 	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider
 
 # Re-pin requirements.txt from what is installed in the virtual environment.

@@ -72,7 +72,18 @@ def _cmd_scoreboard(args) -> None:
 def _cmd_book(args) -> None:
     from .book import build_book
 
-    print(f"book: {build_book(strict=not args.no_strict)}")
+    html = build_book(strict=not args.no_strict)
+    print(f"book: {html}")
+    if args.check:
+        from .book.browser import check_book
+
+        screenshots = html.parent / "browser"
+        problems = check_book(html, screenshots=screenshots)
+        print(f"screenshots: {screenshots}")
+        if problems:
+            listing = "\n".join(f"  {p}" for p in problems)
+            raise KdreproError(f"the browser check of the book found {len(problems)} problem(s):\n{listing}")
+        print("browser check: every page loads clean")
 
 
 def _cmd_teacher_train(args) -> None:
@@ -164,6 +175,9 @@ def parser() -> argparse.ArgumentParser:
                    "chapter headers, landing table)").set_defaults(func=_cmd_scoreboard)
     book = sub.add_parser("book", help="build the HTML book into _build/html")
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
+    book.add_argument("--check", action="store_true",
+                      help="then open every page in headless Chromium and fail on broken links, images, math, "
+                           "console errors or external requests; screenshots go to _build/browser")
     book.set_defaults(func=_cmd_book)
     return p
 

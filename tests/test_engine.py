@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import HELPERS, REPO
-from kdrepro.engine import Split, Trainer, TrainConfig, load_model, save_model
+from kdrepro.engine import Trainer, TrainConfig, load_model, save_model
 from kdrepro.engine.schedule import lr_factor
 from kdrepro.errors import ConfigError, NonFiniteLossError
 from kdrepro.methods import KD, CrossEntropy, Distiller

@@ -112,7 +112,7 @@ def header_markdown(chapter: Chapter, results: dict, params: list[tuple[str, str
         "",
         *run_facts({**results, "scale": scale}),
         "",
-        f"The {{doc}}`scoreboard <../scoreboard>` sets this chapter beside the others.",
+        "The {doc}`scoreboard <../scoreboard>` sets this chapter beside the others.",
         ":::",
         "",
         f"**Checks against the paper:** {badge_html(summary.verdict)} — {summary.counts_text()}. "
