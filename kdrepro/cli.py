@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .errors import KdreproError
 
@@ -63,10 +64,11 @@ def _cmd_publish(args) -> None:
 
 
 def _cmd_scoreboard(args) -> None:
-    from .book import refresh_book, write_scoreboard
+    from .book import refresh_book
+    from .paths import book_root
 
     refresh_book()
-    print(f"scoreboard: {write_scoreboard()}")
+    print(f"regenerated: {book_root() / 'scoreboard.md'}, the chapter headers and the landing table")
 
 
 def _cmd_book(args) -> None:
@@ -84,6 +86,22 @@ def _cmd_book(args) -> None:
             listing = "\n".join(f"  {p}" for p in problems)
             raise KdreproError(f"the browser check of the book found {len(problems)} problem(s):\n{listing}")
         print("browser check: every page loads clean")
+
+
+def _cmd_bench(args) -> None:
+    from .bench import run_bench, table_text
+    from .bench.suite import default_size
+    from .paths import runs_root
+
+    size = args.size or default_size()
+    out = args.out or runs_root() / "bench" / size
+    results = run_bench(size, out_dir=out)
+    print(table_text(results))
+    print(f"results: {out / 'results.json'}, figure: {out / 'bench.svg'}")
+    if args.publish:
+        from .book.performance import publish_benchmark
+
+        print(f"published: {publish_benchmark(results)}")
 
 
 def _cmd_teacher_train(args) -> None:
@@ -173,6 +191,14 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("scoreboard", help="regenerate the pages derived from the published runs (scoreboard, "
                    "chapter headers, landing table)").set_defaults(func=_cmd_scoreboard)
+    bench = sub.add_parser("bench", help="time kdrepro's training step against a reference-style pipeline, "
+                           "and a live teacher against stored logits, side by side")
+    bench.add_argument("--size", choices=["cpu", "gpu", "quick"], default=None,
+                       help="gpu on a GPU, else cpu (default); quick only checks that it runs")
+    bench.add_argument("--out", type=Path, default=None, help="default: runs/bench/SIZE")
+    bench.add_argument("--publish", action="store_true", help="also put the run on the book's Performance page")
+    bench.set_defaults(func=_cmd_bench)
+
     book = sub.add_parser("book", help="build the HTML book into _build/html")
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")
     book.add_argument("--check", action="store_true",

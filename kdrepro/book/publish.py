@@ -12,6 +12,7 @@ from ..io import atomic_write, write_text
 from ..paths import book_root, runs_root
 from .chapter_header import HEADER_TAG, header_markdown, injected_parameters, refresh_chapter_pages, set_header
 from .landing import write_landing
+from .performance import write_performance
 from .run_info import load_results
 from .run_times import load_times, record_time
 from .scoreboard import write_scoreboard
@@ -69,8 +70,9 @@ def publish(chapter_name: str, scale: str, runs: Path | None = None, book: Path 
 
 
 def refresh_book(book: Path | None = None) -> None:
-    """Regenerate everything derived from the published runs: the toc, the chapter headers, the
-    scoreboard (and its figure) and the landing page's chapter table."""
+    """Regenerate everything derived from the published runs: the performance page, the toc, the
+    chapter headers, the scoreboard (and its figure) and the landing page's chapter table."""
+    write_performance(book)
     write_toc(book)
     refresh_chapter_pages(book)
     write_scoreboard(book)

@@ -37,6 +37,8 @@ def toc_text(book: Path | None = None) -> str:
         "  - chapters:",
         f"      - file: {prefix}/scoreboard",
     ]
+    if (book / "performance.md").is_file():
+        lines.append(f"      - file: {prefix}/performance")
     notebooks = chapter_notebooks(book)
     if notebooks:  # an empty part would make Sphinx warn
         lines += ["  - caption: Chapters", "    chapters:"]

@@ -208,7 +208,7 @@ class Trainer:
             seen += batch.y.numel()
             self.state.step, self.state.global_step = step, self.state.global_step + 1
             if self.callbacks:
-                self.state.last_losses = {k: float(v) for k, v in losses.items()}
+                self.state.last_losses = {k: float(v.detach()) for k, v in losses.items()}
                 for cb in self.callbacks:
                     cb("step", self.state, self)
             if bar is not None:

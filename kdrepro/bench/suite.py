@@ -1,0 +1,187 @@
+"""``kdrepro bench``: the speed of kdrepro's KD training step against a reference-style pipeline,
+and of a live teacher against stored logits, measured side by side in one run.
+
+Every comparison trains the same models (fresh, same seed) with the same batch size for the
+same number of steps after the same warm-up, on the machine it runs on; the variants of a
+repeat run one after another and repeats alternate, so a slow spell of the machine hits both
+sides. Throughput is images per second over the timed steps; the table reports the median of
+the repeats and each ratio from those medians. The images are random uint8 arrays of CIFAR's
+shape (speed does not depend on their content), so the benchmark needs no dataset.
+
+Not built yet (so not measured): several students sharing one teacher forward, and on a GPU
+the compiled and CUDA-graph steps. The table lists them as such.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..data import Augment
+from ..engine import Split, TrainConfig, Trainer
+from ..errors import ConfigError
+from ..io import write_json
+from ..methods import KD, StoredTeacher
+from ..models import create_model
+from ..results import git_commit, machine
+from .figure import plot_bench
+from .reference import reference_kd_steps
+from .timing import StepClock
+
+CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's, as the CRD code
+NUM_CLASSES = 100
+NOT_BUILT = ("several students sharing one teacher forward",
+             "GPU: eager against torch.compile against CUDA graphs")
+
+
+@dataclass(frozen=True)
+class BenchSize:
+    pairs: tuple[tuple[str, str], ...]
+    batch_size: int
+    warmup: int
+    steps: int
+    repeats: int
+
+
+SIZES = {
+    # the CRD recipe's batch and two of its pairs; few steps on a CPU, many on a GPU
+    "cpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 2, 6, 2),
+    "gpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 20, 200, 3),
+    "quick": BenchSize((("resnet14", "resnet8"),), 16, 1, 2, 1),  # the tests: it runs, not how fast
+}
+
+VARIANTS = {  # name: (pipeline, teacher, augmentation)
+    "reference-style": ("reference", "live", True),
+    "kdrepro": ("kdrepro", "live", True),
+    "kdrepro, live teacher, no augmentation": ("kdrepro", "live", False),
+    "kdrepro, stored logits, no augmentation": ("kdrepro", "stored", False),
+}
+RATIOS = (  # (numerator, denominator, what it shows)
+    ("kdrepro", "reference-style", "kdrepro's train step ÷ the reference-style pipeline"),
+    ("kdrepro, stored logits, no augmentation", "kdrepro, live teacher, no augmentation",
+     "stored teacher logits ÷ a live teacher"),
+)
+
+
+@dataclass
+class Row:
+    pair: str
+    variant: str
+    images_per_s: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.images_per_s)
+
+
+def default_size() -> str:
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def loader_workers() -> int:
+    """The reference pipeline's DataLoader workers: the references use 8, capped at the cores here."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(8, cores)
+
+
+def synthetic_split(n: int, seed: int = 0) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    return Split(images, labels, CIFAR_MEAN, CIFAR_STD)
+
+
+def _models(pair: tuple[str, str]):
+    teacher = create_model(pair[0], num_classes=NUM_CLASSES, seed=0)
+    return teacher, create_model(pair[1], num_classes=NUM_CLASSES, seed=1)
+
+
+def _stored_logits(teacher, split: Split, device: torch.device) -> torch.Tensor:
+    """The teacher's logits for every (un-augmented) image: the store a stored-logit run reads."""
+    teacher.to(device).eval()
+    mean = torch.tensor(split.mean, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(split.std, device=device).view(1, -1, 1, 1)
+    out = []
+    with torch.no_grad():
+        for chunk in split.images.split(256):
+            x = (chunk.to(device).float() / 255 - mean) / std
+            out.append(teacher(x).logits.float().cpu())
+    return torch.cat(out)
+
+
+def kdrepro_kd_steps(student, teacher, split: Split, size: BenchSize, augment: bool) -> float:
+    """kdrepro's engine training KD for ``warmup + steps`` steps; images/s over the timed steps."""
+    config = TrainConfig(epochs=1, batch_size=size.batch_size, lr=0.05, momentum=0.9, weight_decay=5e-4,
+                         schedule="constant",
+                         max_steps_per_epoch=size.warmup + size.steps)
+    clock_box = {}
+
+    def tick(event, state, trainer):
+        if event == "step":
+            clock_box.setdefault("clock", StepClock(trainer.device, size.warmup, size.steps)).tick()
+
+    trainer = Trainer(config, verbose=False, progress=False, callbacks=[tick])
+    trainer.fit(KD(student, teacher), split, augment=Augment(crop_padding=4, flip=True) if augment else None)
+    return clock_box["clock"].images_per_s(size.batch_size)
+
+
+def measure(variant: str, pair: tuple[str, str], split: Split, size: BenchSize, device: torch.device) -> float:
+    pipeline, teacher_kind, augment = VARIANTS[variant]
+    teacher, student = _models(pair)
+    if pipeline == "reference":
+        return reference_kd_steps(student, teacher, split.images, split.labels, split.mean, split.std,
+                                  batch_size=size.batch_size, steps=size.steps, warmup=size.warmup,
+                                  workers=loader_workers(), device=device)
+    if teacher_kind == "stored":
+        teacher = StoredTeacher(_stored_logits(teacher, split, device))
+    return kdrepro_kd_steps(student, teacher, split, size, augment)
+
+
+def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=print) -> dict:
+    """Run every comparison of ``size_name`` (default: "gpu" on a GPU, else "cpu"); return the
+    results (also written to ``out_dir/results.json`` when given)."""
+    size_name = size_name or default_size()
+    if size_name not in SIZES:
+        raise ConfigError(f"unknown bench size {size_name!r}; valid: {', '.join(SIZES)}")
+    size = SIZES[size_name]
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    split = synthetic_split(size.batch_size * (size.warmup + size.steps) * 2)
+    rows = {(p, v): Row(f"{p[0]} → {p[1]}", v) for p in size.pairs for v in VARIANTS}
+    for repeat in range(size.repeats):
+        for pair in size.pairs:
+            for variant in VARIANTS:
+                value = measure(variant, pair, split, size, device)
+                rows[(pair, variant)].images_per_s.append(value)
+                log(f"[{repeat + 1}/{size.repeats}] {pair[0]} → {pair[1]:<10} {variant:<42} {value:9.1f} images/s")
+    commit, dirty = git_commit()
+    results = {
+        "schema": 1, "kind": "bench", "size": size_name, "settings": asdict(size) | {"workers": loader_workers()},
+        "machine": machine(), "commit": commit, "dirty": dirty,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rows": [{"pair": r.pair, "variant": r.variant, "images_per_s": round(r.median, 2),
+                  "repeats": [round(v, 2) for v in r.images_per_s]} for r in rows.values()],
+        "ratios": [{"pair": f"{p[0]} → {p[1]}", "ratio": round(rows[(p, a)].median / rows[(p, b)].median, 3),
+                    "numerator": a, "denominator": b, "what": what}
+                   for p in size.pairs for a, b, what in RATIOS],
+        "not_built": list(NOT_BUILT),
+    }
+    if out_dir is not None:
+        write_json(Path(out_dir) / "results.json", results)
+        plot_bench(results, Path(out_dir) / "bench.svg")
+    return results
+
+
+def table_text(results: dict) -> str:
+    """The results as aligned plain text: throughput per variant, then the ratios."""
+    lines = [f"kdrepro bench ({results['size']}) on {results['machine']['summary']}, batch "
+             f"{results['settings']['batch_size']}, {results['settings']['steps']} timed steps, "
+             f"median of {results['settings']['repeats']}", ""]
+    lines += [f"  {r['pair']:<24} {r['variant']:<42} {r['images_per_s']:10.1f} images/s" for r in results["rows"]]
+    lines += [""] + [f"  {r['pair']:<24} {r['what']:<60} {r['ratio']:6.2f}×" for r in results["ratios"]]
+    lines += [""] + [f"  not built yet: {n}" for n in results["not_built"]]
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""``kdrepro bench`` and the Performance page: behaviour only, never a timing threshold."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from kdrepro.bench import SIZES, run_bench
+from kdrepro.bench.suite import RATIOS, VARIANTS, synthetic_split
+from kdrepro.bench.timing import StepClock
+from kdrepro.book.performance import performance_text, publish_benchmark, target_lines
+from kdrepro.book.toc import toc_text
+from kdrepro.cli import main
+from kdrepro.errors import ConfigError
+
+
+def test_the_clock_times_only_the_steps_after_the_warm_up(monkeypatch):
+    now = iter([10.0, 14.0])
+    clock = StepClock(torch.device("cpu"), warmup=2, steps=3)
+    monkeypatch.setattr(clock, "_now", lambda: next(now))
+    for _ in range(5):
+        clock.tick()
+    assert clock.images_per_s(batch_size=8) == pytest.approx(3 * 8 / 4.0)
+    with pytest.raises(ValueError):
+        StepClock(torch.device("cpu"), warmup=0, steps=3)
+    with pytest.raises(RuntimeError, match="1 of 2"):
+        short = StepClock(torch.device("cpu"), warmup=1, steps=1)
+        short.tick()
+        short.images_per_s(8)
+
+
+def test_synthetic_data_has_cifar_shape():
+    split = synthetic_split(10)
+    assert split.images.shape == (10, 3, 32, 32) and split.images.dtype == torch.uint8
+    assert split.labels.max() < 100
+
+
+@pytest.mark.slow
+def test_quick_bench_measures_every_variant_and_ratio(tmp_path):
+    results = run_bench("quick", out_dir=tmp_path, log=lambda *_: None)
+    assert [r["variant"] for r in results["rows"]] == list(VARIANTS)
+    assert all(r["images_per_s"] > 0 and len(r["repeats"]) == SIZES["quick"].repeats for r in results["rows"])
+    by_variant = {r["variant"]: r["images_per_s"] for r in results["rows"]}
+    for ratio, (numerator, denominator, _) in zip(results["ratios"], RATIOS):
+        assert ratio["ratio"] == pytest.approx(by_variant[numerator] / by_variant[denominator], rel=1e-2)
+    assert json.loads((tmp_path / "results.json").read_text())["size"] == "quick"
+    assert (tmp_path / "bench.svg").read_bytes().startswith(b"<?xml")
+
+
+def test_an_unknown_bench_size_is_refused():
+    with pytest.raises(ConfigError, match="valid: cpu, gpu, quick"):
+        run_bench("huge")
+    with pytest.raises(SystemExit):
+        main(["bench", "--size", "huge"])
+
+
+def _results(size="cpu", kd_ratio=1.3, stored_ratio=2.1):
+    rows = [{"pair": "resnet32x4 → resnet8x4", "variant": v, "images_per_s": 100.0, "repeats": [100.0, 100.0]}
+            for v in VARIANTS]
+    ratios = [{"pair": "resnet32x4 → resnet8x4", "ratio": r, "numerator": a, "denominator": b, "what": w}
+              for r, (a, b, w) in zip((kd_ratio, stored_ratio), RATIOS)]
+    return {"schema": 1, "kind": "bench", "size": size, "machine": {"summary": "Test CPU, 2 cores, no GPU"},
+            "commit": "abc", "dirty": False, "date": "2026-11-23T00:00:00Z",
+            "settings": {"batch_size": 64, "warmup": 2, "steps": 6, "repeats": 2, "workers": 2},
+            "rows": rows, "ratios": ratios, "not_built": ["several students sharing one teacher forward"]}
+
+
+def test_targets_are_reported_met_or_missed_in_words():
+    lines = target_lines(_results(kd_ratio=1.3, stored_ratio=2.1))
+    assert "**1.30×** (target ≥ 1×) — **met**" in lines[0]
+    assert "**2.10×** (target ≥ 2.5×) — **missed**" in lines[1]
+    assert "not measured" in target_lines({**_results(size="gpu"), "ratios": []})[0]
+
+
+def test_publishing_a_bench_puts_it_on_the_performance_page(tmp_path):
+    book = tmp_path / "book"
+    assert "No benchmark has been published yet" in performance_text(book)
+    publish_benchmark(_results(), book)
+    page = (book / "performance.md").read_text()
+    assert "## cpu: Test CPU, 2 cores, no GPU" in page and "figures/performance-cpu.svg" in page
+    assert (book / "figures" / "performance-cpu.svg").is_file()
+    assert "Not measured, because kdrepro does not have them yet: several students" in page
+    assert "book/performance" in toc_text(book)
