@@ -50,7 +50,7 @@ class BenchSize:
 
 SIZES = {
     # the CRD recipe's batch and two of its pairs; few steps on a CPU, many on a GPU
-    "cpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 2, 6, 2),
+    "cpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 2, 10, 3),
     "gpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 20, 200, 3),
     "quick": BenchSize((("resnet14", "resnet8"),), 16, 1, 2, 1),  # the tests: it runs, not how fast
 }
