@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COLOURS = {"reference-style": "#6c757d", "kdrepro": "#0d6efd",
-           "kdrepro, live teacher, no augmentation": "#6ea8fe", "kdrepro, stored logits, no augmentation": "#198754"}
+def colour(variant: str) -> str:
+    """Grey for the reference, blues for kdrepro with a live teacher, purple shared, green stored."""
+    for word, c in (("reference", "#6c757d"), ("stored", "#198754"), ("sharing", "#6610f2"),
+                    ("no augmentation", "#6ea8fe")):
+        if word in variant:
+            return c
+    return "#0d6efd"
 
 
 def plot_bench(results: dict, path: Path) -> Path:
@@ -17,17 +22,17 @@ def plot_bench(results: dict, path: Path) -> Path:
 
     pairs = list(dict.fromkeys(r["pair"] for r in results["rows"]))
     with plt.rc_context({"svg.hashsalt": "kdrepro-bench", "svg.fonttype": "path", "font.size": 9}):
-        fig, axes = plt.subplots(len(pairs), 1, figsize=(8, 0.8 + 1.9 * len(pairs)), squeeze=False)
+        fig, axes = plt.subplots(len(pairs), 1, figsize=(8.5, 0.8 + 2.2 * len(pairs)), squeeze=False)
         for ax, pair in zip(axes[:, 0], pairs):
             rows = [r for r in results["rows"] if r["pair"] == pair][::-1]
             values = [r["images_per_s"] for r in rows]
-            ax.barh([r["variant"] for r in rows], values, color=[COLOURS.get(r["variant"], "#adb5bd") for r in rows])
+            ax.barh([r["variant"] for r in rows], values, color=[colour(r["variant"]) for r in rows])
             for y, v in enumerate(values):
                 ax.text(v, y, f" {v:.0f}", va="center", fontsize=8)
             ax.set_xlim(0, max(values) * 1.18)
             ax.set_title(pair, loc="left", fontsize=9)
             ax.grid(axis="x", alpha=0.3)
-        axes[-1, 0].set_xlabel("training images per second (median of the repeats)")
+        axes[-1, 0].set_xlabel("training images per second, per student (median of the repeats)")
         fig.suptitle(f"kdrepro bench ({results['size']}): {results['machine']['summary']}", fontsize=9)
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)

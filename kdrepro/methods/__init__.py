@@ -3,6 +3,7 @@
 
 from .base import Distiller, StoredTeacher, freeze
 from .hinton_kd import KD, kd_loss, soft_target_loss
+from .shared_teacher import SharedTeacher
 from .vanilla import CrossEntropy
 
-__all__ = ["Distiller", "StoredTeacher", "freeze", "KD", "kd_loss", "soft_target_loss", "CrossEntropy"]
+__all__ = ["Distiller", "StoredTeacher", "freeze", "KD", "kd_loss", "soft_target_loss", "SharedTeacher", "CrossEntropy"]
