@@ -55,7 +55,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _cells(check: Mapping) -> dict:
+def display_cells(check: Mapping) -> dict:
     """Display strings for one check (not yet escaped), each on one line."""
     return {key: _one_line(value) for key, value in _raw_cells(check).items()}
 
@@ -93,7 +93,7 @@ def checks_html(checks: Iterable[Any], extra: Mapping[str, str] | None = None) -
     head = "".join(f"<th>{esc(c)}</th>" for c in (*COLUMNS, *extra))
     rows = []
     for check in checks:
-        c = _cells(as_dict(check))
+        c = display_cells(as_dict(check))
         claim = esc(c["claim"]) + (f'<br><small>{esc(c["unit"])}</small>' if c["unit"] else "")
         style = VERDICT_STYLE.get(c["verdict"], _UNKNOWN_STYLE)
         verdict = f"<strong>{esc(c['verdict'])}</strong>"
@@ -142,7 +142,7 @@ def checks_markdown(checks: Iterable[Any], extra: Mapping[str, str] | None = Non
     header = (*COLUMNS, *extra)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for check in checks:
-        c = _cells(as_dict(check))
+        c = display_cells(as_dict(check))
         claim = c["claim"] + (f" ({c['unit']})" if c["unit"] else "")
         verdict = f"**{c['verdict']}**" + (f": {c['reason']}" if c["reason"] else "")
         row = [claim, c["published"], c["measured"], c["difference"], c["tolerance"], verdict,

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..chapters import ALL_CHAPTERS
 from ..io import write_text
 from ..paths import book_root
-from .checks_table import _cells, checks_html_folded, verdict_counts
+from .checks_table import checks_html_folded, display_cells, verdict_counts
 from .run_info import load_results, run_facts
 from .scoreboard_figure import plot_scoreboard, points
 from .summary import ChapterSummary, badge_html
@@ -60,7 +60,7 @@ def _glance_row(summary: ChapterSummary, stem: str | None) -> str:
     head = summary.headline
     if head is None:
         return f"| {paper} | no checks | — | — | {badge_html(summary.verdict)} |"
-    c = _cells(head)
+    c = display_cells(head)
     claim = c["claim"] + (f" <small>({c['unit']})</small>" if c["unit"] else "")
     ours = c["measured"] if len(c["measured"]) <= 12 else f"<small>{c['measured']}</small>"
     if c["difference"] != "—":
