@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 def colour(variant: str) -> str:
-    """Grey for the reference, blues for kdrepro with a live teacher, purple shared, green stored."""
-    for word, c in (("reference", "#6c757d"), ("stored", "#198754"), ("sharing", "#6610f2"),
-                    ("no augmentation", "#6ea8fe")):
+    """Grey for the reference, blue for kdrepro with a live teacher, purple shared, green stored."""
+    for word, c in (("reference", "#6c757d"), ("stored", "#198754"), ("sharing", "#6610f2")):
         if word in variant:
             return c
     return "#0d6efd"

@@ -60,7 +60,8 @@ def papermill_command(chapter: Chapter, scale: str, params: list[tuple[str, str]
     papermill does not guess from ``-p``.
     """
     folder = f"runs/{chapter.name}/{scale}"
-    parts = [f"mkdir -p {folder} && papermill notebooks/{chapter.notebook} {folder}/{chapter.notebook} -p scale {scale}"]
+    parts = [f"mkdir -p {folder} && papermill notebooks/{chapter.notebook} {folder}/{chapter.notebook}",
+             f"-p scale {scale}"]
     for name, value in params:
         literal = _literal(value)
         if isinstance(literal, str) or (isinstance(literal, (int, float)) and not isinstance(literal, bool)):

@@ -29,8 +29,8 @@ BADGE_STYLE = {
 }
 BADGE_STYLE[PLANNED] = BADGE_STYLE[NOT_PUBLISHED]
 BADGE_STYLE.update({"pass": BADGE_STYLE[REPRODUCED], "fail": BADGE_STYLE[NOT_REPRODUCED]})  # one check's verdict
-SYMBOL = {REPRODUCED: "✔", CLAIMS_HOLD: "✔", PARTLY: "◐", NOT_REPRODUCED: "✘", NOT_COMPARABLE: "–", NOT_PUBLISHED: "…", PLANNED: "…",
-          "pass": "✔", "fail": "✘"}
+SYMBOL = {REPRODUCED: "✔", CLAIMS_HOLD: "✔", PARTLY: "◐", NOT_REPRODUCED: "✘", NOT_COMPARABLE: "–",
+          NOT_PUBLISHED: "…", PLANNED: "…", "pass": "✔", "fail": "✘"}
 
 
 def overall_verdict(checks) -> str:

@@ -113,9 +113,12 @@ class Trainer:
         if c.batch_size % world:
             raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes: choose "
                               f"a batch_size divisible by {world}, or launch a process count that divides it")
-        if augment is not None and any(isinstance(m, StoredTeacher) for m in distiller.frozen_modules()):
+        stored = [m for m in distiller.frozen_modules() if isinstance(m, StoredTeacher)]
+        if augment is not None and any(not m.per_epoch for m in stored):
             raise ConfigError("stored teacher logits were computed on un-augmented images: train without "
-                              "augmentation, or use a live teacher")
+                              "augmentation, record them per epoch (kdrepro.engine.record_teacher_logits), "
+                              "or use a live teacher")
+        _check_recorded(stored, loader_key(c, train, augment, world, acc.device), c.epochs)
         for module in distiller.frozen_modules():
             module.to(acc.device)
         distiller.to(acc.device)
@@ -139,9 +142,7 @@ class Trainer:
             from accelerate.utils import DistributedDataParallelKwargs
             acc.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
         model, optimizer = acc.prepare(distiller, optimizer)
-        loader = BatchLoader(train.images, train.labels, c.batch_size // world, shuffle=True, augment=augment,
-                             mean=train.mean, std=train.std, seed=c.seed, device=acc.device, rank=rank,
-                             world_size=world, drop_last=True, indices=train.indices)
+        loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
             raise ConfigError(f"the training set ({loader.num_samples} samples) is smaller than one batch of "
@@ -152,6 +153,8 @@ class Trainer:
             self.state.epoch = epoch
             torch.manual_seed(c.seed * 100_003 + epoch * 1_009 + rank)  # dropout etc. of this epoch
             loader.set_epoch(epoch)
+            for m in stored:
+                m.set_epoch(epoch)
             model.train()
             sums = self._train_epoch(model, distiller, optimizer, loader, steps, epoch)
             self._sync_buffers(distiller)
@@ -244,6 +247,39 @@ class Trainer:
             save_checkpoint(self.run_dir / CHECKPOINT, state)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
+
+
+def train_loader(c: TrainConfig, train: Split, augment: Augment | None, device, rank: int = 0,
+                 world: int = 1) -> BatchLoader:
+    """The batches a run of recipe ``c`` trains on (this process's share of them)."""
+    return BatchLoader(train.images, train.labels, c.batch_size // world, shuffle=True, augment=augment,
+                       mean=train.mean, std=train.std, seed=c.seed, device=device, rank=rank, world_size=world,
+                       drop_last=True, indices=train.indices)
+
+
+def loader_key(c: TrainConfig, train: Split, augment: Augment | None, world: int, device) -> str:
+    """A digest of everything that decides a run's batches: two runs with the same key see the
+    same images, augmented the same way, in the same order, epoch after epoch."""
+    h = hashlib.sha256(repr((c.seed, c.batch_size, c.max_steps_per_epoch, augment, world,
+                             torch.device(device).type, train.mean, train.std)).encode())
+    indices = torch.arange(len(train.labels)) if train.indices is None else train.indices
+    for tensor in (indices, train.labels):
+        h.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_recorded(stored: list[StoredTeacher], key: str, epochs: int) -> None:
+    """Per-epoch stored logits must come from this run's batches and cover all its epochs."""
+    for m in stored:
+        if not m.per_epoch:
+            continue
+        if m.loader_key != key:
+            raise ConfigError("these stored teacher logits were recorded for other batches (another seed, batch "
+                              "size, augmentation, training set, process count or device): record them again "
+                              "for this run with kdrepro.engine.record_teacher_logits")
+        if m.epochs < epochs:
+            raise ConfigError(f"the stored teacher logits cover {m.epochs} epochs, the run trains {epochs}: "
+                              "record them for every epoch")
 
 
 def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None) -> str:

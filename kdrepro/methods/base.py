@@ -18,21 +18,41 @@ from ..models import ModelOutput
 
 
 class StoredTeacher(nn.Module):
-    """A teacher's logits computed once for every training sample, looked up by index.
+    """A teacher's logits computed once, looked up by sample index.
 
-    Valid only when the student sees exactly the images the logits were computed on (no
-    augmentation): the engine refuses it otherwise.
+    Two kinds. ``logits`` of shape N×C are the teacher's answers on the un-augmented images:
+    valid only when the student sees exactly those images (the engine refuses augmentation).
+    ``logits`` of shape E×N×C with a ``loader_key`` are its answers on the augmented images
+    each epoch of one run will show (recorded by :func:`kdrepro.engine.record_teacher_logits`,
+    TinyViT's store generalised): the engine accepts them only for a run whose batches have
+    that key, and sets the epoch before each one.
     """
 
-    def __init__(self, logits: Tensor):
+    def __init__(self, logits: Tensor, loader_key: str | None = None):
         super().__init__()
-        self.register_buffer("logits", logits.float())
+        if logits.dim() == 3 and loader_key is None:
+            raise ValueError("per-epoch logits need the loader_key of the batches they were recorded on")
+        self.register_buffer("logits", logits if logits.dtype == torch.float16 else logits.float())
+        self.loader_key = loader_key
+        self.epoch = 0
+
+    @property
+    def per_epoch(self) -> bool:
+        return self.logits.dim() == 3
+
+    @property
+    def epochs(self) -> int | None:
+        return self.logits.shape[0] if self.per_epoch else None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def lookup(self, index: Tensor | None) -> ModelOutput:
         if index is None:
             raise ValueError("a StoredTeacher needs the batch's sample indices: call the distiller as "
                              "distiller(batch.x, batch.y, batch.index) with batches from BatchLoader")
-        return ModelOutput(self.logits[index])
+        table = self.logits[self.epoch] if self.per_epoch else self.logits
+        return ModelOutput(table[index].float())
 
 
 def freeze(model: nn.Module) -> nn.Module:
