@@ -62,6 +62,15 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), mode="w")
 
 
+def write_text_if_changed(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` atomically unless the file already holds exactly it (generated pages keep
+    their modification time, and git sees no change)."""
+    path = Path(path)
+    if not path.is_file() or path.read_text() != text:
+        write_text(path, text)
+    return path
+
+
 def _jsonable(value: Any) -> Any:
     """Turn numpy/torch scalars and paths into plain JSON values."""
     if hasattr(value, "item"):

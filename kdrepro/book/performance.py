@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ..bench.suite import KDREPRO, STORED
-from ..io import write_text
+from ..io import write_text, write_text_if_changed
 from ..paths import book_root
 from .run_info import commit_markdown, machine_summary
 
@@ -112,9 +112,7 @@ def write_performance(book: Path | None = None) -> Path:
     """Write ``book/performance.md`` from ``book/benchmarks/*.json``."""
     path = Path(book or book_root()) / "performance.md"
     text = performance_text(book)
-    if not path.is_file() or path.read_text() != text:
-        write_text(path, text)
-    return path
+    return write_text_if_changed(path, text)
 
 
 def publish_benchmark(results: dict, book: Path | None = None) -> Path:

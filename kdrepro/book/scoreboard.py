@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..chapters import ALL_CHAPTERS
-from ..io import write_text
+from ..io import write_text_if_changed
 from ..paths import book_root
 from .checks_table import checks_html_folded, display_cells, verdict_counts
 from .run_info import load_results, run_facts
@@ -182,6 +182,4 @@ def write_scoreboard(book: Path | None = None) -> Path:
     """Write ``book/scoreboard.md`` from every ``book/chapters/*.results.json``."""
     path = Path(book or book_root()) / "scoreboard.md"
     text = scoreboard_text(book)
-    if not path.is_file() or path.read_text() != text:
-        write_text(path, text)
-    return path
+    return write_text_if_changed(path, text)

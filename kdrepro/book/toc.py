@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..io import write_text
+from ..io import write_text_if_changed
 from ..paths import book_root
 
 _NUMBER = re.compile(r"^(\d+)_")
@@ -52,6 +52,4 @@ def write_toc(book: Path | None = None) -> Path:
     book = Path(book or book_root())
     path = book.parent / "_toc.yml"
     text = toc_text(book)
-    if not path.is_file() or path.read_text() != text:
-        write_text(path, text)
-    return path
+    return write_text_if_changed(path, text)
