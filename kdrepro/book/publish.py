@@ -10,11 +10,11 @@ from ..chapters import ALL_CHAPTERS, Chapter, check_scale
 from ..errors import ConfigError
 from ..io import atomic_write, write_text
 from ..paths import book_root, runs_root
-from .chapter_header import HEADER_TAG, header_markdown, injected_parameters, refresh_chapter_pages, set_header
+from .chapter_header import HEADER_TAG, refresh_chapter_pages
 from .landing import write_landing
 from .performance import write_performance
 from .run_info import load_results
-from .run_times import load_times, record_time
+from .run_times import record_time
 from .scoreboard import write_scoreboard
 from .toc import write_toc
 
@@ -57,9 +57,7 @@ def publish(chapter_name: str, scale: str, runs: Path | None = None, book: Path 
     times_file = record_time(chapter.name, scale, results, book)
     target = times_file
     if not time_only:
-        nb = nbformat.read(notebook, as_version=4)
-        set_header(nb, header_markdown(chapter, results, injected_parameters(nb),
-                                       load_times(book).get(chapter.name, {})))
+        nb = nbformat.read(notebook, as_version=4)  # its header is added by refresh_book below
         stem = Path(chapter.notebook).stem
         target = book / "chapters" / f"{stem}.ipynb"
         raw_results = results_path.read_bytes()
