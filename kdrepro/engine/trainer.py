@@ -2,7 +2,9 @@
 
 A :class:`~kdrepro.methods.Distiller` supplies the losses; the :class:`Trainer` owns the rest:
 Accelerate set-up, batches, optimiser and schedule, evaluation, logging, and a checkpoint
-after every epoch. Every epoch's randomness (batch order, augmentation, dropout) is drawn
+after every epoch. A method that trains several networks at once (Deep Mutual Learning) names
+them in ``Distiller.parts()``: each then gets its own optimiser, schedule and distributed
+wrapper, and the method's ``train_step`` decides the order of their updates. Every epoch's randomness (batch order, augmentation, dropout) is drawn
 from generators seeded by (seed, epoch, process), so a run killed at any point and resumed
 from its last checkpoint ends exactly where an uninterrupted run with the same seed ends.
 """
@@ -122,7 +124,9 @@ class Trainer:
         for module in distiller.frozen_modules():
             module.to(acc.device)
         distiller.to(acc.device)
-        optimizer = self._optimizer([p for p in distiller.parameters() if p.requires_grad])
+        parts = distiller.parts()  # None: the whole distiller is one network with one optimiser
+        modules = {"": distiller} if parts is None else dict(parts)
+        optimizers = {n: self._optimizer([p for p in m.parameters() if p.requires_grad]) for n, m in modules.items()}
         start_epoch, history = 0, []
         fingerprint = run_fingerprint(distiller, train, augment) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
@@ -132,7 +136,7 @@ class Trainer:
                                   "training data: use another "
                                   "run folder, start over with `kdrepro run CHAPTER --fresh`, or pass resume=False")
             distiller.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
+            _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
             if start_epoch >= c.epochs:
                 self._log(f"already trained: {self.run_dir} ({start_epoch} epochs), reusing it")
@@ -141,7 +145,9 @@ class Trainer:
         if world > 1 and distiller.partial_graph:  # else DDP waits forever for the unused gradients
             from accelerate.utils import DistributedDataParallelKwargs
             acc.ddp_handler = DistributedDataParallelKwargs(find_unused_parameters=True)
-        model, optimizer = acc.prepare(distiller, optimizer)
+        wrapped = {}
+        for name in modules:  # one distributed wrapper, one optimiser per trained network
+            wrapped[name], optimizers[name] = acc.prepare(modules[name], optimizers[name])
         loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
@@ -155,19 +161,23 @@ class Trainer:
             loader.set_epoch(epoch)
             for m in stored:
                 m.set_epoch(epoch)
-            model.train()
-            sums = self._train_epoch(model, distiller, optimizer, loader, steps, epoch)
+            distiller.train()
+            for net in wrapped.values():  # the distributed wrappers keep their own mode flag
+                net.train()
+            sums = self._train_epoch(wrapped, distiller, optimizers, loader, steps, epoch)
             self._sync_buffers(distiller)
-            record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **sums,
+            lr = next(iter(optimizers.values())).param_groups[0]["lr"]
+            record = {"epoch": epoch + 1, "lr": lr, **sums,
                       "time_s": time.perf_counter() - t0, "processes": world}
             if test is not None:
-                ev = evaluate(acc.unwrap_model(model).student, test.images, test.labels, mean=test.mean,
-                              std=test.std, accelerator=acc, batch_size=c.eval_batch_size, indices=test.indices)
-                record.update({f"test_{k}": v for k, v in ev.items() if k != "n"})
+                for prefix, net in {"": distiller.student, **distiller.also_evaluate()}.items():
+                    ev = evaluate(net, test.images, test.labels, mean=test.mean, std=test.std, accelerator=acc,
+                                  batch_size=c.eval_batch_size, indices=test.indices)
+                    record.update({f"{prefix}test_{k}": v for k, v in ev.items() if k != "n"})
             for name, probe in (probes or {}).items():
                 record[f"probe_{name}"] = float(probe(distiller))
             history.append(record)
-            self._end_epoch(distiller, optimizer, epoch, history, fingerprint)
+            self._end_epoch(distiller, optimizers, epoch, history, fingerprint)
             for cb in self.callbacks:
                 cb("epoch", self.state, self)
             every = int(self.verbose)
@@ -175,7 +185,8 @@ class Trainer:
                 self._log(_format(record, c.epochs))
         return history
 
-    def _train_epoch(self, model, distiller: Distiller, optimizer, loader, steps: int, epoch: int) -> dict:
+    def _train_epoch(self, wrapped: dict, distiller: Distiller, optimizers: dict, loader, steps: int,
+                     epoch: int) -> dict:
         c, acc = self.config, self.accelerator
         totals: dict[str, Tensor] = {}
         correct = torch.zeros((), device=acc.device)
@@ -187,23 +198,19 @@ class Trainer:
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False)
         for step in range(steps):
             batch = next(batches)
-            for group in optimizer.param_groups:
-                group["lr"] = c.lr * lr_factor(c, epoch + step / steps)
-            out, losses = model(batch.x, batch.y, batch.index)
-            loss = sum(losses.values())
-            bad = (~torch.isfinite(loss.detach())).float()
-            if acc.num_processes > 1:  # every process stops together, none waits in an all-reduce
-                bad = acc.reduce(bad, reduction="sum")
-            if bad.item():
-                parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-                raise NonFiniteLossError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({parts}); "
-                    "the last good checkpoint is kept. Lower the learning rate or check the inputs.")
-            optimizer.zero_grad(set_to_none=True)
-            acc.backward(loss)
-            if c.grad_clip is not None:
-                acc.clip_grad_norm_(model.parameters(), c.grad_clip)
-            optimizer.step()
+            lr = c.lr * lr_factor(c, epoch + step / steps)
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+
+            def update(name: str, losses: dict[str, Tensor]) -> None:
+                self._update(wrapped[name], optimizers[name], losses, epoch, step)
+
+            if "" in wrapped:  # one network: forward, then one update
+                out, losses = wrapped[""](batch.x, batch.y, batch.index)
+                update("", losses)
+            else:  # several: the method runs the forwards and calls update() per network
+                out, losses = distiller.train_step(wrapped, batch, update)
             distiller.apply_constraints()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0) + v.detach().float()
@@ -228,6 +235,25 @@ class Trainer:
         record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
         return record
 
+    def _update(self, model, optimizer, losses: dict[str, Tensor], epoch: int, step: int) -> None:
+        """One optimiser step of one network on the sum of its ``losses``; a non-finite loss stops
+        every process (the last checkpoint is kept)."""
+        c, acc = self.config, self.accelerator
+        loss = sum(losses.values())
+        bad = (~torch.isfinite(loss.detach())).float()
+        if acc.num_processes > 1:  # every process stops together, none waits in an all-reduce
+            bad = acc.reduce(bad, reduction="sum")
+        if bad.item():
+            parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
+            raise NonFiniteLossError(
+                f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({parts}); "
+                "the last good checkpoint is kept. Lower the learning rate or check the inputs.")
+        optimizer.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        if c.grad_clip is not None:
+            acc.clip_grad_norm_(model.parameters(), c.grad_clip)
+        optimizer.step()
+
     def _sync_buffers(self, distiller: Distiller) -> None:
         """Give every process the main process's buffers (BatchNorm running statistics).
 
@@ -238,15 +264,26 @@ class Trainer:
             for buffer in distiller.buffers():
                 torch.distributed.broadcast(buffer, src=0)
 
-    def _end_epoch(self, distiller: Distiller, optimizer, epoch: int, history: list[dict], fingerprint: str) -> None:
+    def _end_epoch(self, distiller: Distiller, optimizers: dict, epoch: int, history: list[dict],
+                   fingerprint: str) -> None:
         """Checkpoint (main process only), then let every process go on together."""
         if self.run_dir is not None and self.is_main:
+            states = {n: o.state_dict() for n, o in optimizers.items()}
             state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint,
                      "model": distiller.state_dict(),
-                     "optimizer": optimizer.state_dict(), "history": history}
+                     "optimizer": states[""] if "" in states else states, "history": history}
             save_checkpoint(self.run_dir / CHECKPOINT, state)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
+
+
+def _load_optimizers(optimizers: dict, saved, single: bool) -> None:
+    """Restore the optimisers' states: one state for a one-network method, one per part otherwise."""
+    if single:
+        optimizers[""].load_state_dict(saved)
+        return
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(saved[name])
 
 
 def train_loader(c: TrainConfig, train: Split, augment: Augment | None, device, rank: int = 0,

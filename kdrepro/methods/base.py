@@ -100,6 +100,26 @@ class Distiller(nn.Module):
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[ModelOutput, dict[str, Tensor]]:
         raise NotImplementedError
 
+    # -- methods that train several networks at once (Deep Mutual Learning) --------------------
+    def parts(self) -> dict[str, nn.Module] | None:
+        """The separately optimised networks, by name, or None (the default) for one network.
+
+        Each part gets its own optimiser, learning-rate schedule and distributed wrapper, and the
+        engine calls :meth:`train_step` instead of ``forward``."""
+        return None
+
+    def train_step(self, nets: dict[str, nn.Module], batch, update) -> tuple[ModelOutput, dict[str, Tensor]]:
+        """One training step of a several-part method. ``nets`` are the parts as the engine wrapped
+        them (run the forward passes that need gradients through these); ``update(name, losses)``
+        back-propagates the sum of ``losses`` into part ``name`` and steps its optimiser. Returns
+        the student's output and every loss (for the logs)."""
+        raise NotImplementedError(f"{type(self).__name__} names parts() but has no train_step")
+
+    def also_evaluate(self) -> dict[str, nn.Module]:
+        """Networks besides the student whose test accuracy the engine records each epoch, by
+        the prefix of their history keys (``"peer2_"`` gives ``peer2_test_accuracy``)."""
+        return {}
+
     def apply_constraints(self) -> None:
         """Called by the engine after each optimiser step (e.g. max-norm on the student)."""
         fn = getattr(self.student, "apply_constraints", None)

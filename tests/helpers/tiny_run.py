@@ -16,6 +16,7 @@ import torch
 from kdrepro.engine import Split, Trainer, TrainConfig
 from kdrepro.methods import CrossEntropy
 from kdrepro.methods.fitnets import HintPretraining
+from kdrepro.methods.mutual_learning import MutualLearning
 from kdrepro.models import create_model
 
 
@@ -31,8 +32,9 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("--kill-at-step", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--method", default="ce", choices=["ce", "hint"],
-                   help="hint: FitNets' hint stage on CIFAR ResNets (leaves parameters without gradient)")
+    p.add_argument("--method", default="ce", choices=["ce", "hint", "dml"],
+                   help="hint: FitNets' hint stage on CIFAR ResNets (leaves parameters without gradient); "
+                        "dml: two CIFAR ResNets learning from each other (two optimisers, two DDP wrappers)")
     args = p.parse_args()
 
     def kill(event, state, trainer):  # simulate a crash in the middle of an epoch
@@ -45,12 +47,16 @@ def main() -> None:
         model = create_model("resnet8", num_classes=4, seed=1)
         distiller = HintPretraining(model, create_model("resnet14", num_classes=4, seed=2), image_shape=(3, 8, 8))
         channels = 3
+    elif args.method == "dml":
+        model = create_model("resnet8", num_classes=4, seed=1)
+        peer = create_model("resnet8", num_classes=4, seed=2)
+        distiller, channels = MutualLearning([model, peer]), 3
     else:
         model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
         distiller, channels = CrossEntropy(model), 1
     history = trainer.fit(distiller, synthetic(512, 0, channels), synthetic(256, 1, channels))
     # weights and buffers (BatchNorm statistics): every process must end with the same model
-    digest = float(sum(t.detach().double().sum() * (i + 1) for i, t in enumerate(model.state_dict().values())))
+    digest = float(sum(t.detach().double().sum() * (i + 1) for i, t in enumerate(distiller.state_dict().values())))
     rank = trainer.accelerator.process_index
     out = {"history": history, "num_processes": trainer.accelerator.num_processes, "digest": digest}
     Path(args.run_dir, f"result-rank{rank}.json").write_text(json.dumps(out))
