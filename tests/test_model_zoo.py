@@ -139,3 +139,17 @@ def test_output_contract(run):
 def test_unknown_model_lists_the_valid_names():
     with pytest.raises(ConfigError, match="unknown model 'resnet9'.*resnet50.*wrn_40_2"):
         create_model("resnet9")
+
+
+def test_cifar_mobilenet_has_the_layers_and_size_of_dml_table_1():
+    # counted from the layer list of Howard et al. (stem stride 1 for 32×32): conv weights + BN affine
+    widths = [(32, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512)] + [(512, 512)] * 5 + \
+             [(512, 1024), (1024, 1024)]
+    count = 3 * 32 * 9 + 2 * 32 + sum(cin * 9 + 2 * cin + cin * cout + 2 * cout for cin, cout in widths)
+    count += 1024 * 100 + 100
+    model = create_model("mobilenet", num_classes=100, seed=0).eval()
+    assert sum(p.numel() for p in model.parameters()) == count
+    assert round(count / 1e6, 1) == 3.3  # DML Table 1: MobileNet, 3.3 M parameters
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 32, 32))
+    assert [tuple(f.shape[1:]) for f in out.features][-3:] == [(512, 4, 4), (1024, 2, 2), (1024,)]
