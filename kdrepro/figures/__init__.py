@@ -1,5 +1,5 @@
 """Figures the chapters share: learning curves, attention maps, activation boundaries, the
-FitNets hint picture and the same-pairs benchmark. Each function draws on a Matplotlib axis
+FitNets hint picture, the same-pairs benchmark and mutual learning. Each function draws on a Matplotlib axis
 (or makes its own figure) and returns the figure; chapters only call them."""
 
 from .attention import plot_attention_maps
@@ -7,6 +7,7 @@ from .benchmark import plot_benchmark
 from .boundaries import plot_boundary_agreement
 from .curves import plot_test_accuracy
 from .hints import plot_hint_diagram
+from .mutual import plot_cohort_size, plot_peers_vs_alone
 
 __all__ = ["plot_attention_maps", "plot_benchmark", "plot_boundary_agreement", "plot_test_accuracy",
-           "plot_hint_diagram"]
+           "plot_hint_diagram", "plot_peers_vs_alone", "plot_cohort_size"]
