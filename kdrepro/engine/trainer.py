@@ -161,6 +161,7 @@ class Trainer:
             loader.set_epoch(epoch)
             for m in stored:
                 m.set_epoch(epoch)
+            distiller.set_epoch(epoch)
             distiller.train()
             for net in wrapped.values():  # the distributed wrappers keep their own mode flag
                 net.train()

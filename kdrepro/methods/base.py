@@ -100,6 +100,10 @@ class Distiller(nn.Module):
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[ModelOutput, dict[str, Tensor]]:
         raise NotImplementedError
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the engine before each (0-based) epoch: for methods with a per-epoch schedule
+        of their own (CTKD's curriculum)."""
+
     # -- methods that train several networks at once (Deep Mutual Learning) --------------------
     def parts(self) -> dict[str, nn.Module] | None:
         """The separately optimised networks, by name, or None (the default) for one network.

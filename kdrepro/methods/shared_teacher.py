@@ -63,6 +63,10 @@ class SharedTeacher(Distiller):
             self._answer.output = None
         return outputs[next(iter(self.members))], losses
 
+    def set_epoch(self, epoch: int) -> None:
+        for member in self.members.values():
+            member.set_epoch(epoch)
+
     def apply_constraints(self) -> None:
         for member in self.members.values():
             member.apply_constraints()
