@@ -7,7 +7,9 @@ Methods by name (the CNN chapters and the same-pairs benchmark share them):
 - ``fitnet``: RepDistiller's one-stage FitNet, cross-entropy + 100 × hint MSE;
 - ``fitnet2``: the FitNets paper's two stages, hint pre-training then KD;
 - ``at``: attention transfer, cross-entropy + 1000 × the AT loss;
-- ``ab``: AB initialisation stage, then cross-entropy alone.
+- ``ab``: AB initialisation stage, then cross-entropy alone;
+- ``ctkd`` / ``ctkd_instance``: KD at a temperature learned against the student (CTKD), one
+  global temperature / one per sample.
 
 Every run lives in ``<runs>/pairs/<dataset>/<scale>/<student>/<method>[-from-<teacher>]/seed<k>/``
 (one folder per stage), so a chapter that needs a run another chapter already made reuses it,
@@ -28,6 +30,7 @@ from .errors import ConfigError
 from .methods import KD, CrossEntropy
 from .methods.ab_distillation import ABInitialization, boundary_agreement
 from .methods.attention_transfer import AttentionTransfer
+from .methods.ctkd import CTKD, global_ctkd, instance_ctkd
 from .methods.fitnets import FitNet, HintPretraining
 from .models import create_model
 from .paths import runs_root
@@ -35,9 +38,10 @@ from .recipes.cifar import CifarRecipe
 from .recipes.cifar import recipe as cifar_recipe
 from .teachers import Teacher, load_splits
 
-METHODS = ("student", "kd", "fitnet", "fitnet2", "at", "ab")
+METHODS = ("student", "kd", "fitnet", "fitnet2", "at", "ab", "ctkd", "ctkd_instance")
 LABELS = {"student": "student (no teacher)", "kd": "KD", "fitnet": "FitNet (one stage)",
-          "fitnet2": "FitNet (two stages)", "at": "AT", "ab": "AB"}
+          "fitnet2": "FitNet (two stages)", "at": "AT", "ab": "AB", "ctkd": "KD + CTKD (global)",
+          "ctkd_instance": "KD + CTKD (instance-wise)"}
 
 
 @dataclass
@@ -109,6 +113,12 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
         probe = {"boundary_agreement": lambda d: _agreement(init, probe_x)}
         stages["init"] = fit(init, r.init_config(student_name, seed), "init", probe)
         stages["train"] = fit(CrossEntropy(student), config, "train", probe)
+    elif method in ("ctkd", "ctkd_instance"):
+        ctkd = (global_ctkd(student, t_net, soft_weight=r.kd_weight, hard_weight=r.ce_weight) if method == "ctkd"
+                else instance_ctkd(student, t_net, spec.num_classes, soft_weight=r.kd_weight, hard_weight=r.ce_weight))
+        probes = {"temperature": lambda d: _temperatures(ctkd, probe_x).mean(),
+                  "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False)}
+        stages["train"] = fit(ctkd, config, "train", probes)
     history = stages["train"]
     save_model(student, folder / "student.pt", method=method, teacher=t_name, dataset=dataset, scale=scale,
                seed=seed, test_accuracy=final_metrics(history)["test_accuracy"])
@@ -122,10 +132,38 @@ def _agreement(init: ABInitialization, x: torch.Tensor) -> float:
     return init.agreement(x.to(device))
 
 
+@torch.no_grad()
+def _temperatures(method: CTKD, x: torch.Tensor) -> torch.Tensor:
+    """The temperatures CTKD's module gives now on ``x`` (one per image; all equal when global)."""
+    was_training = method.training
+    method.eval()
+    try:
+        device = next(method.student.parameters()).device
+        x = x.to(device)
+        tau = method.temperature.value(method.teacher(x).logits, method.student(x).logits)
+    finally:
+        method.train(was_training)
+    return tau.expand(len(x), 1).flatten().cpu()
+
+
+def temperatures(dataset: str, scale: str, student: str, method: str, teacher: Teacher, x: torch.Tensor,
+                 seed: int = 0) -> torch.Tensor:
+    """The final temperatures of a trained CTKD run on images ``x`` (from its checkpoint)."""
+    folder = run_dir(dataset, scale, student, method, teacher.info["model"], seed) / "train"
+    spec = get_spec(dataset)
+    net = create_model(student, num_classes=spec.num_classes)
+    ctkd = global_ctkd(net, teacher.model) if method == "ctkd" else instance_ctkd(net, teacher.model,
+                                                                                  spec.num_classes)
+    state = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
+    ctkd.load_state_dict(state)
+    return _temperatures(ctkd, x)
+
+
 def load_student(dataset: str, scale: str, student: str, method: str, teacher: str | None, seed: int = 0):
     """A trained pair student and its info, or FileNotFoundError naming the run to make."""
     path = run_dir(dataset, scale, student, method, teacher, seed) / "student.pt"
     return load_model(path)
 
 
-__all__ = ["METHODS", "LABELS", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement"]
+__all__ = ["METHODS", "LABELS", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement",
+           "temperatures"]

@@ -68,3 +68,23 @@ def test_a_relative_claim_holds_on_any_stated_dataset_but_not_an_unstated_one():
     unstated = check_claim(key, True, "", scale="medium", setting={"comparison": setting["comparison"]})
     assert unstated.verdict == NOT_COMPARABLE and "dataset" in unstated.reason
     assert check_claim(key, True, "", scale="smoke", setting=setting).verdict == NOT_COMPARABLE
+
+
+def test_an_improvement_is_judged_against_the_spread_of_the_seeds():
+    from kdrepro.checks import INCONCLUSIVE, check_improvement
+    key, setting = "tian2020/claim/kd_beats_student", {"dataset": "cifar10", "comparison": "same student, teacher, data and recipe"}
+    clear = check_improvement(key, [74.0, 74.2], [70.0, 70.4], scale="medium", setting=setting)
+    assert clear.verdict == "pass" and "spread" in clear.measured
+    within = check_improvement(key, [74.0, 74.6], [73.9, 74.5], scale="medium", setting=setting)
+    assert within.verdict == INCONCLUSIVE and "more seeds" in within.reason
+    worse = check_improvement(key, [70.0, 70.2], [74.0, 74.4], scale="medium", setting=setting)
+    assert worse.verdict == "fail"
+    one_seed = check_improvement(key, [74.1], [74.0], scale="medium", setting=setting)
+    assert one_seed.verdict == "pass" and "not measured" in one_seed.measured
+    assert check_improvement(key, [74.1], [74.0], scale="smoke", setting=setting).verdict == "not comparable"
+
+
+def test_inconclusive_checks_make_a_chapter_partly_reproduced_never_reproduced():
+    from kdrepro.book.summary import INCONCLUSIVE, PARTLY, overall_verdict
+    assert overall_verdict([{"verdict": "pass", "published": "holds"}, {"verdict": "inconclusive"}]) == PARTLY
+    assert overall_verdict([{"verdict": "inconclusive"}, {"verdict": "not comparable"}]) == INCONCLUSIVE

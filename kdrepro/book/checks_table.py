@@ -17,7 +17,9 @@ VERDICT_STYLE = {
     "pass": "background-color:#d1e7dd;color:#0f5132;",
     "fail": "background-color:#f8d7da;color:#842029;",
     "not comparable": "background-color:#e2e3e5;color:#41464b;",
+    "inconclusive": "background-color:#fff3cd;color:#664d03;",
 }
+JUDGED = ("pass", "fail", "inconclusive")  # verdicts a run reached (the rest could not be judged)
 _UNKNOWN_STYLE = "background-color:#fff3cd;color:#664d03;"
 
 
@@ -75,8 +77,8 @@ def _raw_cells(check: Mapping) -> dict:
 
 
 def verdict_counts(checks: Iterable[Any]) -> dict[str, int]:
-    """How many checks pass, fail and are not comparable."""
-    counts = {"pass": 0, "fail": 0, "not comparable": 0}
+    """How many checks pass, fail, are inconclusive and are not comparable."""
+    counts = {"pass": 0, "fail": 0, "inconclusive": 0, "not comparable": 0}
     for check in checks:
         verdict = str(as_dict(check).get("verdict", ""))
         counts[verdict] = counts.get(verdict, 0) + 1
@@ -119,11 +121,11 @@ def checks_html(checks: Iterable[Any], extra: Mapping[str, str] | None = None) -
 
 
 def checks_html_folded(checks: Iterable[Any], extra: Mapping[str, str] | None = None) -> str:
-    """The judged checks (pass or fail) as a table, and the not-comparable ones folded under it in a
-    ``<details>`` block that says how many there are; one raw HTML block, no blank lines."""
+    """The judged checks (pass, fail or inconclusive) as a table, and the not-comparable ones folded
+    under it in a ``<details>`` block that says how many there are; one raw HTML block, no blank lines."""
     checks = [as_dict(c) for c in checks]
-    judged = [c for c in checks if c.get("verdict") in ("pass", "fail")]
-    folded = [c for c in checks if c.get("verdict") not in ("pass", "fail")]
+    judged = [c for c in checks if c.get("verdict") in JUDGED]
+    folded = [c for c in checks if c.get("verdict") not in JUDGED]
     parts = [checks_html(judged, extra)] if judged or not folded else []
     if folded:
         label = f"{len(folded)} check{'s' if len(folded) != 1 else ''} not comparable in this run, each with its reason"

@@ -43,7 +43,7 @@ def published_results(book: Path | None = None) -> list[tuple[Path, dict]]:
 
 
 def _counts_text(counts: dict) -> str:
-    return ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    return ", ".join(f"{n} {verdict}" for verdict, n in counts.items() if n or verdict != "inconclusive")
 
 
 def _md_cell(text: str) -> str:
@@ -144,8 +144,9 @@ def scoreboard_text(book: Path | None = None) -> str:
             "then publish it into the book with `kdrepro publish hinton medium`.\n"
         )
     _, n_points, unmeasured = write_figure(published, book)
-    totals = {"pass": 0, "fail": 0, "not comparable": 0}
-    summary = ["| Chapter | Scale | Dataset | Pass | Fail | Not comparable |", "|---|---|---|--:|--:|--:|"]
+    totals = {"pass": 0, "fail": 0, "inconclusive": 0, "not comparable": 0}
+    summary = ["| Chapter | Scale | Dataset | Pass | Fail | Inconclusive | Not comparable |",
+               "|---|---|---|--:|--:|--:|--:|"]
     for _, results in published:
         counts = verdict_counts(results.get("checks") or [])
         for verdict, n in counts.items():
@@ -153,7 +154,7 @@ def scoreboard_text(book: Path | None = None) -> str:
         summary.append(
             f"| {results.get('title') or results.get('chapter')} | {results.get('scale', '?')} "
             f"| `{results.get('dataset', '?')}` | {counts['pass']} | {counts['fail']} "
-            f"| {counts['not comparable']} |"
+            f"| {counts['inconclusive']} | {counts['not comparable']} |"
         )
     parts = [
         HEADER,

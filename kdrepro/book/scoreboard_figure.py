@@ -18,6 +18,7 @@ from .checks_table import as_dict
 STYLE = {  # verdict: (colour, marker, filled)
     "pass": ("#198754", "o", True),
     "fail": ("#b02a37", "X", True),
+    "inconclusive": ("#997404", "D", True),
     "not comparable": ("#6c757d", "s", False),
 }
 

@@ -1,10 +1,11 @@
 """One line per chapter: its headline check and an overall verdict, for the scoreboard and the landing page.
 
-The overall verdict rolls up the checks a run could judge (pass or fail): *reproduced* when
-all of them pass and at least one is a published number, *claims hold* when all pass but only
+The overall verdict rolls up the checks a run could judge (pass, fail or inconclusive): *reproduced*
+when all of them pass and at least one is a published number, *claims hold* when all pass but only
 qualitative claims could be judged (a reduced recipe: the paper's numbers belong to another
-setting), *partly reproduced* when some fail, *not reproduced* when all fail, and *not
-comparable* when the run judged none (a smoke run). Every verdict is a word as well as a colour.
+setting), *partly reproduced* when some fail or are inconclusive (a difference within the seeds'
+spread) beside passes, *not reproduced* when none passes and some fail, *inconclusive* when every
+judged check is, and *not comparable* when the run judged none (a smoke run). Every verdict is a word as well as a colour.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import html
 from dataclasses import dataclass
 
 from ..chapters import Chapter
-from .checks_table import as_dict, verdict_counts
+from .checks_table import JUDGED, as_dict, verdict_counts
 
 REPRODUCED, CLAIMS_HOLD = "reproduced", "claims hold"
 PARTLY, NOT_REPRODUCED = "partly reproduced", "not reproduced"
 NOT_COMPARABLE, NOT_PUBLISHED, PLANNED = "not comparable", "not published yet", "planned"
+INCONCLUSIVE = "inconclusive"
 
 BADGE_STYLE = {
     REPRODUCED: "background-color:#d1e7dd;color:#0f5132;border:1px solid #0f5132;",
@@ -26,24 +28,27 @@ BADGE_STYLE = {
     NOT_REPRODUCED: "background-color:#f8d7da;color:#842029;border:1px solid #842029;",
     NOT_COMPARABLE: "background-color:#e2e3e5;color:#41464b;border:1px solid #41464b;",
     NOT_PUBLISHED: "background-color:#ffffff;color:#41464b;border:1px dashed #41464b;",
+    INCONCLUSIVE: "background-color:#fff3cd;color:#664d03;border:1px dashed #664d03;",
 }
 BADGE_STYLE[PLANNED] = BADGE_STYLE[NOT_PUBLISHED]
 BADGE_STYLE.update({"pass": BADGE_STYLE[REPRODUCED], "fail": BADGE_STYLE[NOT_REPRODUCED]})  # one check's verdict
 SYMBOL = {REPRODUCED: "✔", CLAIMS_HOLD: "✔", PARTLY: "◐", NOT_REPRODUCED: "✘", NOT_COMPARABLE: "–",
-          NOT_PUBLISHED: "…", PLANNED: "…", "pass": "✔", "fail": "✘"}
+          NOT_PUBLISHED: "…", PLANNED: "…", "pass": "✔", "fail": "✘", INCONCLUSIVE: "≈"}
 
 
 def overall_verdict(checks) -> str:
     """Roll a run's checks up into REPRODUCED, CLAIMS_HOLD, PARTLY, NOT_REPRODUCED or NOT_COMPARABLE."""
     checks = [as_dict(c) for c in checks]
     counts = verdict_counts(checks)
-    passed, failed = counts.get("pass", 0), counts.get("fail", 0)
-    if passed and not failed:
+    passed, failed, unsure = counts.get("pass", 0), counts.get("fail", 0), counts.get(INCONCLUSIVE, 0)
+    if passed and not failed and not unsure:
         numbers = [c for c in checks if c.get("verdict") == "pass" and _is_number(c.get("published"))]
         return REPRODUCED if numbers else CLAIMS_HOLD
-    if passed and failed:
+    if passed:
         return PARTLY
-    return NOT_REPRODUCED if failed else NOT_COMPARABLE
+    if failed:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE if unsure else NOT_COMPARABLE
 
 
 def _is_number(value) -> bool:
@@ -58,7 +63,7 @@ def headline_check(chapter: Chapter | None, checks) -> dict | None:
         return None
     by_key = {c.get("key"): c for c in checks}
     preferred = [by_key[k] for k in (chapter.headline if chapter else ()) if k in by_key]
-    judged = [c for c in preferred + checks if c.get("verdict") in ("pass", "fail")]
+    judged = [c for c in preferred + checks if c.get("verdict") in JUDGED]
     return (judged or preferred or checks)[0]
 
 
@@ -94,7 +99,8 @@ class ChapterSummary:
 
     def counts_text(self) -> str:
         c = self.counts
-        return f"{c['pass']} pass · {c['fail']} fail · {c['not comparable']} not comparable"
+        unsure = f" · {c['inconclusive']} inconclusive" if c.get("inconclusive") else ""
+        return f"{c['pass']} pass · {c['fail']} fail{unsure} · {c['not comparable']} not comparable"
 
 
 def badge_html(verdict: str, detail: str = "") -> str:

@@ -1,12 +1,14 @@
-"""A measurement against a published number of the same setting: pass, fail or not comparable."""
+"""A measurement against a published number of the same setting: pass, fail or not comparable;
+a claim that one method beats another can also be *inconclusive* (a difference within the seeds' spread)."""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass
 
 from .published import Published, get_published
 
-PASS, FAIL, NOT_COMPARABLE = "pass", "fail", "not comparable"
+PASS, FAIL, NOT_COMPARABLE, INCONCLUSIVE = "pass", "fail", "not comparable", "inconclusive"
 ANY = "any"  # a setting value that any stated run value matches (claims comparing two of our runs)
 
 
@@ -72,6 +74,34 @@ def check_claim(key: str, holds: bool, evidence: str, *, scale: str, setting: di
     reason = _comparability(p, scale, setting)
     verdict = NOT_COMPARABLE if reason else (PASS if holds else FAIL)
     return Check(key, p.claim, "holds", evidence, p.unit, "—", None, verdict, reason, p.source, dict(p.setting))
+
+
+def check_improvement(key: str, better: list[float], worse: list[float], *, scale: str, setting: dict,
+                      names: tuple[str, str] = ("method", "baseline"), unit: str = "%") -> Check:
+    """The claim "``better`` beats ``worse``", judged on the means over seeds against the run-to-run
+    spread (the pooled standard deviation of the seeds): pass when the gain exceeds the spread,
+    fail when the loss does, *inconclusive* in between. With one seed per side the spread is not
+    known and the sign decides; the evidence says so."""
+    p = get_published(key)
+    mean_b, mean_w = statistics.fmean(better), statistics.fmean(worse)
+    gain = mean_b - mean_w
+    variances = [(statistics.variance(v), len(v) - 1) for v in (better, worse) if len(v) > 1]
+    spread = (sum(v * d for v, d in variances) / sum(d for _, d in variances)) ** 0.5 if variances else None
+    evidence = (f"{names[0]} {mean_b:.2f} {unit} ({len(better)} run(s)) vs {names[1]} {mean_w:.2f} {unit} "
+                f"({len(worse)}): {gain:+.2f}")
+    if spread is None:
+        holds, evidence = gain > 0, evidence + "; one run each: the spread is not measured, the sign decides"
+        verdict = PASS if holds else FAIL
+    else:
+        evidence += f"; run-to-run spread (pooled std of the runs) {spread:.2f}"
+        verdict = PASS if gain > spread else FAIL if gain < -spread else INCONCLUSIVE
+    reason = _comparability(p, scale, setting)
+    if reason:
+        verdict = NOT_COMPARABLE
+    elif verdict == INCONCLUSIVE:
+        reason = "the difference is within the run-to-run spread: more seeds are needed to tell"
+    return Check(key, p.claim, "holds", evidence, p.unit, "spread of the seeds", round(gain, 4), verdict, reason,
+                 p.source, dict(p.setting))
 
 
 def not_measured(key: str, reason: str) -> Check:
