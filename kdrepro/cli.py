@@ -135,6 +135,18 @@ def _cmd_pair_train(args) -> None:
         _say(f"{method:<8} seed {seed}: {run.accuracy:.2f}% ({ps.teacher_name} → {ps.student}, {ps.dataset})")
 
 
+def _cmd_dml_train(args) -> None:
+    from . import dml_chapter as dc
+
+    cohorts = [tuple(c.split("+")) for c in args.cohorts] if args.cohorts else None
+    ds = dc.setup(args.scale, cohorts, args.peer_counts, args.dataset, args.seeds, not args.simultaneous)
+    dc.run(ds)
+    for (models, seed), run in ds.cohorts.items():
+        alone = [ds.alone[(m, k, seed)].accuracies[0] for k, m in enumerate(models)]
+        _say(f"{' + '.join(models)} seed {seed}: DML {', '.join(f'{a:.2f}' for a in run.accuracies)}% | "
+             f"alone {', '.join(f'{a:.2f}' for a in alone)}% ({ds.dataset})")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kdrepro", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -176,11 +188,25 @@ def parser() -> argparse.ArgumentParser:
     pt.add_argument("--student", default=None)
     pt.add_argument("--dataset", default=None)
     pt.add_argument("--methods", nargs="+", default=["student", "kd", "fitnet", "at", "ab"],
-                    help="student kd fitnet fitnet2 at ab")
+                    help="student kd fitnet fitnet2 at ab ctkd ctkd_instance")
     pt.add_argument("--seeds", nargs="+", type=int, default=None)
     pt.add_argument("--teacher-mode", default="load", choices=["load", "train"],
                     help="load (default: refuse if the teacher is missing) or train it if missing")
     pt.set_defaults(func=_cmd_pair_train)
+
+    dml = sub.add_parser("dml", help="train Deep Mutual Learning cohorts and their independent twins").add_subparsers(
+        dest="action", required=True)
+    dt = dml.add_parser("train", help="train (or resume) cohorts and twins; runs under accelerate launch too")
+    dt.add_argument("--scale", default="medium", help="smoke, medium (default) or full")
+    dt.add_argument("--cohorts", nargs="+", default=None, metavar="A+B",
+                    help="networks joined by +, e.g. resnet32+resnet32 mobilenet+resnet32 (default: the scale's)")
+    dt.add_argument("--peer-counts", nargs="+", type=int, default=None,
+                    help="cohort sizes for the more-peers experiment (default: the scale's)")
+    dt.add_argument("--dataset", default=None)
+    dt.add_argument("--seeds", nargs="+", type=int, default=None)
+    dt.add_argument("--simultaneous", action="store_true", help="update every network from the same predictions "
+                    "instead of the paper's Algorithm 1")
+    dt.set_defaults(func=_cmd_dml_train)
 
     pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")
     pub.add_argument("chapter")

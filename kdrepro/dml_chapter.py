@@ -14,6 +14,7 @@ from .cohorts import CohortRun, train_alone, train_cohort
 from .data import DatasetSpec, first_available, get_spec
 from .engine import Split, is_main_process
 from .errors import ConfigError, DatasetError
+from .models import list_models
 from .recipes.dml import DmlRecipe
 from .recipes.dml import recipe as dml_recipe
 from .teachers import load_splits
@@ -79,6 +80,9 @@ def setup(scale: str, pairs=None, peer_counts=None, dataset: str | None = None, 
     pairs = tuple(tuple(p) for p in (pairs or r.pairs))
     if any(len(p) < 2 for p in pairs):
         raise ConfigError(f"every cohort in pairs needs two or more networks, got {[list(p) for p in pairs]}")
+    unknown = sorted({m for p in pairs for m in p} - set(list_models()))
+    if unknown:
+        raise ConfigError(f"unknown network(s) {', '.join(unknown)}; valid: {', '.join(list_models())}")
     counts = tuple(peer_counts if peer_counts is not None else r.peer_counts)
     if any(k < 2 for k in counts):
         raise ConfigError(f"peer_counts are cohort sizes of two or more, got {list(counts)}")

@@ -165,3 +165,10 @@ def test_two_processes_train_two_peers_in_step(tmp_path):
     assert last["peer2_test_accuracy"] == r1["history"][-1]["peer2_test_accuracy"]
     assert last["test_accuracy"] > 30 and last["peer2_test_accuracy"] > 30  # both learned (chance 25 %)
     assert "marked ready twice" not in proc.stderr
+
+
+def test_cli_refuses_unknown_networks_before_training(capsys):
+    from kdrepro.cli import main
+    assert main(["dml", "train", "--scale", "smoke", "--cohorts", "resnet8+nosuch"]) != 0
+    err = capsys.readouterr().err
+    assert "unknown network(s) nosuch" in err and "resnet32" in err
