@@ -4,9 +4,10 @@ A :class:`~kdrepro.methods.Distiller` supplies the losses; the :class:`Trainer` 
 Accelerate set-up, batches, optimiser and schedule, evaluation, logging, and a checkpoint
 after every epoch. A method that trains several networks at once (Deep Mutual Learning) names
 them in ``Distiller.parts()``: each then gets its own optimiser, schedule and distributed
-wrapper, and the method's ``train_step`` decides the order of their updates. Every epoch's randomness (batch order, augmentation, dropout) is drawn
-from generators seeded by (seed, epoch, process), so a run killed at any point and resumed
-from its last checkpoint ends exactly where an uninterrupted run with the same seed ends.
+wrapper, and the method's ``train_step`` decides the order of their updates. Every epoch's
+randomness (batch order, augmentation, dropout) is drawn from generators seeded by (seed,
+epoch, process), so a run killed at any point and resumed from its last checkpoint ends
+exactly where an uninterrupted run with the same seed ends.
 """
 
 from __future__ import annotations
