@@ -11,17 +11,19 @@ from torch import Tensor
 @dataclass
 class ModelOutput:
     """``logits`` (N×classes); ``features``: one tensor per stage after its non-linearity;
-    ``preact_features``: the same stages before it (AB distillation needs those)."""
+    ``preact_features``: the same stages before it (AB distillation needs those); ``heads``: the
+    separate classifiers of a model with several (DeiT's class and distillation heads), by name."""
 
     logits: Tensor
     features: list[Tensor] = field(default_factory=list)
     preact_features: list[Tensor] = field(default_factory=list)
+    heads: dict[str, Tensor] = field(default_factory=dict)
 
     def detach(self) -> "ModelOutput":
         """The same output cut from the graph: what a method returns for monitoring only, so
         DDP does not take the parameters behind it for ones the loss uses."""
         return ModelOutput(self.logits.detach(), [f.detach() for f in self.features],
-                           [f.detach() for f in self.preact_features])
+                           [f.detach() for f in self.preact_features], {k: v.detach() for k, v in self.heads.items()})
 
 
 def feature_shapes(model, image_shape: tuple[int, ...], preact: bool = False) -> list[tuple[int, ...]]:

@@ -1,0 +1,123 @@
+r"""DeiT: distillation through attention — Touvron et al. (ICML 2021).
+
+A vision transformer learns from a (CNN) teacher in one of the paper's ways (Section 4):
+
+- **soft distillation** (Eq. 2), on the class token:
+  :math:`(1-\lambda)\,\mathcal{L}_{CE}(\psi(Z_s), y) + \lambda\tau^2\,\mathrm{KL}(\psi(Z_t/\tau) \,\|\, \psi(Z_s/\tau))`,
+  the paper's λ = 0.1, τ = 3;
+- **hard-label distillation** (Eq. 3), on the class token:
+  :math:`\tfrac12\mathcal{L}_{CE}(\psi(Z_s), y) + \tfrac12\mathcal{L}_{CE}(\psi(Z_s), y_t)`,
+  :math:`y_t = \arg\max_c Z_t(c)`;
+- **the distillation token**: a second token beside the class token, with its own head; the
+  class head learns the labels and the distillation head the teacher — hard
+  (:math:`\tfrac12\mathcal{L}_{CE}(Z_{cls}, y) + \tfrac12\mathcal{L}_{CE}(Z_{dist}, y_t)`) or soft. At test
+  time the two heads' softmax outputs are added (:class:`~kdrepro.models.vit.CifarViT`).
+
+``two_class_tokens`` is the paper's control: the same two-token model with *both* heads on the
+labels and no teacher; its two tokens end up nearly identical (cosine 0.999), where the class and
+distillation tokens stay distinct.
+
+The KL term is summed over classes and averaged over the batch, as the paper's equation and
+Hinton KD; the official code divides the summed KL by the number of *elements* (batch ×
+classes), which makes λ's effective weight smaller by the number of classes —
+``kl_normalisation="elements"`` reproduces that.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import ConfigError
+from ..models import ModelOutput
+from .base import Distiller
+from .hinton_kd import soft_target_loss
+
+MODES = ("soft", "hard", "token_hard", "token_soft", "two_class_tokens")
+
+
+def soft_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float, normalisation: str = "batch") -> Tensor:
+    """τ² KL(teacher_τ ‖ student_τ): averaged over the batch (paper), or over batch × classes (official code)."""
+    loss = soft_target_loss(student_logits, teacher_logits, temperature)
+    if normalisation == "elements":
+        return loss / student_logits.shape[-1]
+    if normalisation != "batch":
+        raise ConfigError(f"unknown KL normalisation {normalisation!r}; valid: batch, elements")
+    return loss
+
+
+def soft_distillation(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor, temperature: float = 3.0,
+                      lam: float = 0.1, normalisation: str = "batch") -> dict[str, Tensor]:
+    """Eq. 2: the labels at weight 1 − λ, the teacher's softened distribution at weight λ."""
+    return {"ce": (1 - lam) * F.cross_entropy(student_logits.float(), labels),
+            "kl": lam * soft_kl(student_logits, teacher_logits, temperature, normalisation)}
+
+
+def hard_distillation(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor) -> dict[str, Tensor]:
+    """Eq. 3: half cross-entropy with the labels, half with the teacher's decision."""
+    teacher_labels = teacher_logits.argmax(dim=-1)
+    return {"ce": 0.5 * F.cross_entropy(student_logits.float(), labels),
+            "teacher_ce": 0.5 * F.cross_entropy(student_logits.float(), teacher_labels)}
+
+
+class DeiT(Distiller):
+    """A ViT student (``vit_tiny_p4``-like for ``soft``/``hard``; ``deit_tiny_distilled_p4``-like for
+    the token modes) taught by ``teacher`` in one of :data:`MODES`."""
+
+    def __init__(self, student, teacher=None, mode: str = "token_hard", temperature: float = 3.0, lam: float = 0.1,
+                 kl_normalisation: str = "batch"):
+        if mode not in MODES:
+            raise ConfigError(f"unknown DeiT mode {mode!r}; valid: {', '.join(MODES)}")
+        two_heads = getattr(student, "num_prefix", 1) == 2
+        if mode.startswith("token") or mode == "two_class_tokens":
+            if not two_heads:
+                raise ConfigError(f"mode {mode!r} needs a student with a distillation token "
+                                  "(e.g. deit_tiny_distilled_p4), not one with a class token only")
+        elif two_heads:
+            raise ConfigError(f"mode {mode!r} distils into the class token: use a student without a distillation "
+                              "token (e.g. vit_tiny_p4), or mode 'token_hard' / 'token_soft'")
+        if (mode == "two_class_tokens") != (teacher is None):
+            raise ConfigError("mode 'two_class_tokens' trains without a teacher; every other mode needs one")
+        super().__init__(student, teacher)
+        self.mode = mode
+        self.temperature = temperature
+        self.lam = lam
+        self.kl_normalisation = kl_normalisation
+
+    def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[ModelOutput, dict[str, Tensor]]:
+        out = self.student(x)
+        if self.mode == "two_class_tokens":  # both heads on the labels: the paper's control
+            return out, {"ce": 0.5 * F.cross_entropy(out.heads["cls"].float(), y),
+                         "ce_second": 0.5 * F.cross_entropy(out.heads["dist"].float(), y)}
+        teacher_logits = self.teacher_output(x, index).logits
+        if self.teacher is not None and teacher_logits.shape[-1] != out.logits.shape[-1]:
+            raise ConfigError(f"the teacher predicts {teacher_logits.shape[-1]} classes, the student "
+                              f"{out.logits.shape[-1]}: use a teacher trained on the student's dataset")
+        if self.mode == "soft":
+            return out, soft_distillation(out.logits, teacher_logits, y, self.temperature, self.lam,
+                                          self.kl_normalisation)
+        if self.mode == "hard":
+            return out, hard_distillation(out.logits, teacher_logits, y)
+        cls, dist = out.heads["cls"], out.heads["dist"]
+        if self.mode == "token_hard":
+            return out, {"ce": 0.5 * F.cross_entropy(cls.float(), y),
+                         "teacher_ce": 0.5 * F.cross_entropy(dist.float(), teacher_logits.argmax(-1))}
+        return out, {"ce": (1 - self.lam) * F.cross_entropy(cls.float(), y),
+                     "kl": self.lam * soft_kl(dist, teacher_logits, self.temperature, self.kl_normalisation)}
+
+
+@torch.no_grad()
+def token_cosine(model, x: Tensor) -> list[float]:
+    """Mean cosine similarity between the two prefix tokens of a two-token ViT at the input, after
+    each block and after the final norm (the paper: 0.06 at the input, 0.93 at the output for
+    the class and distillation tokens; 0.999 for two class tokens)."""
+    if getattr(model, "num_prefix", 1) != 2:
+        raise ConfigError("token_cosine needs a model with two prefix tokens (e.g. deit_tiny_distilled_p4)")
+    was_training = model.training
+    model.eval()
+    try:
+        layers = model.prefix_tokens(x)
+    finally:
+        model.train(was_training)
+    return [float(F.cosine_similarity(t[:, 0], t[:, 1], dim=-1).mean()) for t in layers]

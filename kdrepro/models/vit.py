@@ -1,0 +1,81 @@
+"""Vision transformers for small images, on timm's ViT: with one class token, or with DeiT's
+class and distillation tokens (Touvron et al. 2021).
+
+``vit_tiny_p4`` is DeiT-Ti's width (192, 3 heads, 12 blocks) on 4×4 patches, so a 32×32 image
+is 64 tokens; ``deit_tiny_distilled_p4`` adds the distillation token and its head. Both take
+``depth``, ``embed_dim``, ``num_heads``, ``img_size`` and ``patch_size`` to make smaller or
+larger ones. Every model returns a :class:`~kdrepro.models.ModelOutput` whose ``heads`` holds
+each classifier's logits (``cls``; and ``dist`` for the distilled model). The distilled model's
+``logits`` are the paper's test-time combination: the two heads' softmax outputs added
+(returned as the log of their mean, so ``argmax`` and cross-entropy read it as any logits);
+timm averages the two heads' logits instead. ``features`` are the final token states of the
+prefix tokens, and :meth:`CifarViT.prefix_tokens` gives them after every block.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from timm.models.deit import VisionTransformerDistilled
+from timm.models.vision_transformer import VisionTransformer
+
+from .output import ModelOutput
+from .registry import register_model
+
+
+class CifarViT(nn.Module):
+    """A timm ViT with ``num_prefix`` = 1 (class token) or 2 (class and distillation tokens)."""
+
+    def __init__(self, num_classes: int = 100, *, distilled: bool = False, img_size: int = 32, patch_size: int = 4,
+                 embed_dim: int = 192, depth: int = 12, num_heads: int = 3, drop_path_rate: float = 0.1):
+        super().__init__()
+        build = VisionTransformerDistilled if distilled else VisionTransformer
+        self.vit = build(img_size=img_size, patch_size=patch_size, in_chans=3, num_classes=num_classes,
+                         embed_dim=embed_dim, depth=depth, num_heads=num_heads, drop_path_rate=drop_path_rate)
+        self.distilled = distilled
+        self.num_classes = num_classes
+
+    @property
+    def num_prefix(self) -> int:
+        return 2 if self.distilled else 1
+
+    def _embed(self, x: Tensor) -> Tensor:
+        v = self.vit
+        return v.norm_pre(v.patch_drop(v._pos_embed(v.patch_embed(x))))
+
+    def prefix_tokens(self, x: Tensor) -> list[Tensor]:
+        """The prefix tokens (N × prefix × D) at the input of the first block, after each block,
+        and after the final norm: ``depth + 2`` tensors."""
+        h = self._embed(x)
+        out = [h[:, :self.num_prefix]]
+        for block in self.vit.blocks:
+            h = block(h)
+            out.append(h[:, :self.num_prefix])
+        out.append(self.vit.norm(h)[:, :self.num_prefix])
+        return out
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        tokens = self.vit.forward_features(x)
+        cls = self.vit.head(tokens[:, 0])
+        if not self.distilled:
+            return ModelOutput(cls, features=[tokens[:, 0]], heads={"cls": cls})
+        dist = self.vit.head_dist(tokens[:, 1])
+        combined = torch.logsumexp(torch.stack([F.log_softmax(cls.float(), -1), F.log_softmax(dist.float(), -1)]),
+                                   dim=0) - math.log(2)  # log((softmax(cls) + softmax(dist)) / 2)
+        return ModelOutput(combined, features=[tokens[:, 0], tokens[:, 1]], heads={"cls": cls, "dist": dist})
+
+
+@register_model
+def vit_tiny_p4(num_classes: int = 100, **kwargs) -> CifarViT:
+    """DeiT-Ti's transformer (192 wide, 3 heads, 12 blocks) on 4×4 patches of 32×32 images."""
+    return CifarViT(num_classes, distilled=False, **kwargs)
+
+
+@register_model
+def deit_tiny_distilled_p4(num_classes: int = 100, **kwargs) -> CifarViT:
+    """``vit_tiny_p4`` with DeiT's distillation token and head."""
+    return CifarViT(num_classes, distilled=True, **kwargs)
