@@ -1,0 +1,189 @@
+"""What the DeiT chapter runs and checks: one small ViT trained without a teacher, with soft and hard
+distillation on its class token, with the distillation token, and the two-class-token control; the
+accuracy of each head; the cosine of the two tokens through the layers; the claims and Table 3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from .checks import Check, check_claim, check_improvement, not_measured
+from .checks.published import DEIT_TABLE3
+from .data import Augment, DatasetSpec, first_available, get_spec
+from .engine import Split, Trainer, evaluate, final_metrics, is_main_process
+from .errors import ConfigError
+from .methods import CrossEntropy
+from .methods.deit import DeiT, token_cosine
+from .models import ModelOutput, create_model
+from .pairs import probe_batch
+from .paths import runs_root
+from .recipes.deit import DeitRecipe
+from .recipes.deit import recipe as deit_recipe
+from .teachers import Teacher, get_teacher, load_splits
+
+MODES = ("none", "soft", "hard", "token_hard", "two_class_tokens")
+LABELS = {"none": "no teacher", "soft": "soft distillation (class token)", "hard": "hard distillation (class token)",
+          "token_hard": "distillation token (hard)", "two_class_tokens": "two class tokens, no teacher"}
+
+
+@dataclass
+class DeitSetup:
+    scale: str
+    recipe: DeitRecipe
+    dataset: str
+    spec: DatasetSpec
+    teacher: Teacher
+    seeds: tuple[int, ...]
+    splits: tuple[Split, Split]
+    runs: dict[tuple[str, int], tuple[nn.Module, list[dict], Path]] = field(default_factory=dict)
+
+    @property
+    def setting(self) -> dict:
+        return {"dataset": self.spec.comparable_to or self.dataset, "recipe": f"kdrepro-{self.scale}",
+                "comparison": "same ViT, teacher, data and recipe"}
+
+    def describe(self) -> str:
+        r, s = self.recipe, self.recipe.student
+        lossy = " (a lossy JPEG copy of CIFAR-10: close to, not equal to, CIFAR-10)" if self.spec.lossy else ""
+        return "\n".join([f"{self.scale} scale on {self.dataset}{lossy}",
+                          f"teacher {r.teacher}: {self.teacher.accuracy:.2f} % test accuracy",
+                          f"student ViT: {s.get('depth')} blocks, width {s.get('embed_dim')}, 4×4 patches; "
+                          f"{r.epochs} epochs, AdamW lr {r.lr:g}, batch {r.batch_size}", f"seeds {list(self.seeds)}"])
+
+
+def setup(scale: str, dataset: str | None = None, seeds=None, teacher_mode: str = "train",
+          verbose: bool | int = True) -> DeitSetup:
+    r = deit_recipe(scale)
+    dataset = dataset or first_available(r.datasets)
+    if dataset not in r.datasets:
+        raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
+    teacher = get_teacher(r.teacher, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
+    splits = load_splits(dataset, r.train_subset, r.test_subset)
+    return DeitSetup(scale, r, dataset, get_spec(dataset), teacher, tuple(seeds if seeds is not None else r.seeds),
+                     splits)
+
+
+def run_dir(ds: DeitSetup, mode: str, seed: int) -> Path:
+    return runs_root() / "deit" / ds.dataset / ds.scale / mode / f"seed{seed}"
+
+
+def train(ds: DeitSetup, mode: str, seed: int, verbose: bool | int = True):
+    """Train (or reload) the ViT of ``mode`` for ``seed``; the same initial weights for every mode
+    with the same number of tokens."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+    if (mode, seed) in ds.runs:
+        return ds.runs[(mode, seed)]
+    r = ds.recipe
+    name = "deit_tiny_distilled_p4" if mode in ("token_hard", "two_class_tokens") else "vit_tiny_p4"
+    student = create_model(name, num_classes=ds.spec.num_classes, seed=seed, **r.student)
+    if mode == "none":
+        method = CrossEntropy(student)
+    elif mode == "two_class_tokens":
+        method = DeiT(student, None, mode=mode)
+    else:
+        method = DeiT(student, ds.teacher.model, mode=mode, temperature=r.temperature, lam=r.lam)
+    folder = run_dir(ds, mode, seed)
+    train_split, test_split = ds.splits
+    history = Trainer(r.config(seed), folder, verbose=verbose).fit(
+        method, train_split, test_split, augment=Augment(crop_padding=r.crop_padding, flip=True))
+    ds.runs[(mode, seed)] = (student.eval(), history, folder)
+    return ds.runs[(mode, seed)]
+
+
+def run(ds: DeitSetup, modes=MODES, verbose: bool | int = True) -> None:
+    for seed in ds.seeds:
+        for mode in modes:
+            if (mode, seed) not in ds.runs and is_main_process():
+                print(f"— {LABELS[mode]}, seed {seed}", flush=True)
+            train(ds, mode, seed, verbose)
+
+
+def accuracies(ds: DeitSetup, mode: str) -> list[float]:
+    return [final_metrics(h)["test_accuracy"] for (m, _), (_, h, _) in sorted(ds.runs.items()) if m == mode]
+
+
+class _Head(nn.Module):
+    """One head of a two-token ViT, as a model of its own (for evaluation)."""
+
+    def __init__(self, model: nn.Module, head: str):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, x):
+        return ModelOutput(self.model(x).heads[self.head])
+
+
+def head_table(ds: DeitSetup, seed: int) -> pd.DataFrame:
+    """Test accuracy of the class head, the second head and their combination, per two-token run."""
+    _, test = ds.splits
+    rows = []
+    for mode in ("token_hard", "two_class_tokens"):
+        if (mode, seed) not in ds.runs:
+            continue
+        model = ds.runs[(mode, seed)][0]
+        acc = {name: evaluate(net, test.images, test.labels, mean=test.mean, std=test.std,
+                              indices=test.indices)["accuracy"]
+               for name, net in (("class head", _Head(model, "cls")), ("second head", _Head(model, "dist")),
+                                 ("both (softmax added)", model))}
+        rows.append({"run": LABELS[mode], **{k: round(v, 2) for k, v in acc.items()}})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def cosine_table(ds: DeitSetup, seed: int, n: int = 256) -> pd.DataFrame:
+    """Mean cosine of the two tokens at the input, after each block and after the final norm."""
+    x = probe_batch(ds.splits[1], n)
+    cols = {}
+    for mode in ("token_hard", "two_class_tokens"):
+        if (mode, seed) in ds.runs:
+            model = ds.runs[(mode, seed)][0]
+            cols[LABELS[mode]] = token_cosine(model, x.to(next(model.parameters()).device))
+    depth = len(next(iter(cols.values()))) - 2 if cols else 0
+    index = ["input"] + [f"block {i + 1}" for i in range(depth)] + ["output (normed)"]
+    return pd.DataFrame(cols, index=index)
+
+
+def checks(ds: DeitSetup, cosines: pd.DataFrame) -> list[Check]:
+    """The claims on our runs (improvements against the seeds' spread), Table 3 as not comparable."""
+    out = [check_improvement("touvron2021/claim/distilled_beats_alone", accuracies(ds, "token_hard"),
+                             accuracies(ds, "none"), scale=ds.scale, setting=ds.setting,
+                             names=("distillation token", "no teacher"))]
+    hard, soft = accuracies(ds, "hard"), accuracies(ds, "soft")
+    c = check_improvement("touvron2021/claim/hard_at_least_soft", hard, soft, scale=ds.scale, setting=ds.setting,
+                          names=("hard", "soft"))
+    if c.verdict == "inconclusive":  # "at least as good": a tie within the spread holds
+        c.verdict, c.reason = "pass", "a tie within the run-to-run spread: hard is at least as good as soft"
+    out.append(c)
+    token, twins = LABELS["token_hard"], LABELS["two_class_tokens"]
+    if token in cosines and twins in cosines:
+        end_t, end_c, start_t = cosines[token].iloc[-1], cosines[twins].iloc[-1], cosines[token].iloc[0]
+        out.append(check_claim("touvron2021/claim/tokens_distinct", bool(end_t < end_c and start_t < end_t),
+                               f"cosine at the output: class/distillation {end_t:.3f}, two class tokens {end_c:.3f}; "
+                               f"at the input {start_t:.3f}", scale=ds.scale, setting=ds.setting))
+    why = "ImageNet-1k, 300 epochs: not part of this chapter's scales on this project's machines"
+    out += [not_measured(f"touvron2021/imagenet/{m}/deit_{s}", why) for m in DEIT_TABLE3
+            for s in ("tiny", "small", "base")]
+    return out
+
+
+@torch.no_grad()
+def teacher_agreement(ds: DeitSetup, seed: int, n: int = 1000) -> pd.DataFrame:
+    """How often each student's prediction agrees with the teacher's on test images (the paper's
+    Table 4 idea: the distilled heads side with the teacher more than a ViT trained alone)."""
+    x = probe_batch(ds.splits[1], n)
+    teacher = ds.teacher.model.eval()
+    t = teacher(x.to(next(teacher.parameters()).device)).logits.argmax(-1).cpu()
+    rows = []
+    for (mode, s), (model, _, _) in sorted(ds.runs.items()):
+        if s == seed:
+            pred = model(x.to(next(model.parameters()).device)).logits.argmax(-1).cpu()
+            rows.append({"run": LABELS[mode], "agrees with the teacher (%)": round(100 * float((pred == t).float().mean()), 2)})
+    return pd.DataFrame(rows).set_index("run")
+
+
+__all__ = ["MODES", "LABELS", "DeitSetup", "setup", "train", "run", "accuracies", "head_table", "cosine_table",
+           "checks", "teacher_agreement"]
