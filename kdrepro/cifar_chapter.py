@@ -14,9 +14,9 @@ import pandas as pd
 
 from .checks import Check, check, check_claim, is_published, not_measured
 from .checks.published import AT_TABLE1, CRD_CROSS, CRD_METHODS, CRD_SAME
-from .data import DatasetSpec, first_available, get_spec
+from .data import DatasetSpec, choose_dataset, get_spec
 from .engine import is_main_process
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError
 from .pairs import LABELS, METHODS, PairRun, train_pair
 from .recipes.cifar import LIGHT_STUDENTS, CifarRecipe
 from .recipes.cifar import recipe as cifar_recipe
@@ -73,13 +73,7 @@ def setup(scale: str, teacher: str | None = None, student: str | None = None, da
     ``teacher_mode="train"``, train if missing — the teacher. ``method_seeds`` gives some
     methods other seeds than ``seeds`` (e.g. more seeds for the baselines)."""
     r = cifar_recipe(scale)
-    if scale == "full" and dataset not in (None, "cifar100"):
-        raise DatasetError(f"full scale is the paper's CIFAR-100 setting, not {dataset}: prepare it with "
-                           "`kdrepro data prepare cifar100` (torchvision download, or a local copy in the data root)")
-    if dataset is None:
-        dataset = first_available(r.datasets)
-    elif dataset not in r.datasets:
-        raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
+    dataset = choose_dataset(scale, dataset, r.datasets)
     t, s = teacher or r.pairs[0][0], student or r.pairs[0][1]
     t_model = get_teacher(t, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
     unknown = sorted(set(method_seeds or {}) - set(METHODS))

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from .checks import Check, check_claim, check_improvement, not_measured
 from .checks.published import DEIT_TABLE3
-from .data import Augment, DatasetSpec, first_available, get_spec
+from .data import Augment, DatasetSpec, choose_dataset, get_spec
 from .engine import Split, Trainer, evaluate, final_metrics, is_main_process
 from .errors import ConfigError
 from .methods import CrossEntropy
@@ -58,9 +58,7 @@ class DeitSetup:
 def setup(scale: str, dataset: str | None = None, seeds=None, teacher_mode: str = "train",
           verbose: bool | int = True) -> DeitSetup:
     r = deit_recipe(scale)
-    dataset = dataset or first_available(r.datasets)
-    if dataset not in r.datasets:
-        raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
+    dataset = choose_dataset(scale, dataset, r.datasets)
     teacher = get_teacher(r.teacher, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
     splits = load_splits(dataset, r.train_subset, r.test_subset)
     return DeitSetup(scale, r, dataset, get_spec(dataset), teacher, tuple(seeds if seeds is not None else r.seeds),

@@ -11,9 +11,9 @@ import pandas as pd
 from .checks import Check, check, check_claim, check_improvement, is_published, not_measured
 from .checks.published import DML_TABLE1
 from .cohorts import CohortRun, train_alone, train_cohort
-from .data import DatasetSpec, first_available, get_spec
+from .data import DatasetSpec, choose_dataset, get_spec
 from .engine import Split, is_main_process
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError
 from .models import list_models
 from .recipes.dml import DmlRecipe
 from .recipes.dml import recipe as dml_recipe
@@ -70,13 +70,7 @@ def setup(scale: str, pairs=None, peer_counts=None, dataset: str | None = None, 
           sequential: bool = True) -> DmlSetup:
     """Pick the data (the first prepared of the scale's datasets) and what to train."""
     r = dml_recipe(scale)
-    if scale == "full" and dataset not in (None, "cifar100"):
-        raise DatasetError(f"full scale is the paper's CIFAR-100 setting, not {dataset}: prepare it with "
-                           "`kdrepro data prepare cifar100` (torchvision download, or a local copy in the data root)")
-    if dataset is None:
-        dataset = first_available(r.datasets)
-    elif dataset not in r.datasets:
-        raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
+    dataset = choose_dataset(scale, dataset, r.datasets)
     pairs = tuple(tuple(p) for p in (pairs or r.pairs))
     if any(len(p) < 2 for p in pairs):
         raise ConfigError(f"every cohort in pairs needs two or more networks, got {[list(p) for p in pairs]}")

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .data import DatasetSpec, first_available, get_spec
+from .data import DatasetSpec, choose_dataset, get_spec
 from .engine import Split, Trainer, evaluate, final_metrics, is_main_process, predict_logits
-from .errors import ConfigError, DatasetError
+from .errors import ConfigError
 from .io import atomic_write
 from .methods import KD, CrossEntropy, StoredTeacher
 from .models import create_model, list_models
@@ -103,12 +103,7 @@ def setup(scale: str, dataset: str | None = None, seeds=None, teacher: str | Non
           assistants=None, student: str | None = None) -> TakdSetup:
     """Pick the data and the family; the recipe's choices unless overridden."""
     r = takd_recipe(scale)
-    if scale == "full" and dataset not in (None, "cifar10", "cifar100"):
-        raise DatasetError(f"full scale is the paper's CIFAR-10/100 setting, not {dataset}: prepare one with "
-                           "`kdrepro data prepare cifar100` (or cifar10)")
-    dataset = dataset or first_available(r.datasets)
-    if dataset not in r.datasets:
-        raise ConfigError(f"the {scale} recipe runs on {', '.join(r.datasets)}, not {dataset!r}")
+    dataset = choose_dataset(scale, dataset, r.datasets)
     names = [teacher or r.teacher, *(assistants or r.assistants), student or r.student]
     unknown = [n for n in names if n not in list_models()]
     if unknown:

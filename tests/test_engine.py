@@ -2,14 +2,13 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from conftest import HELPERS, REPO
+from conftest import HELPERS, REPO, launch_two_cpu_processes
 from kdrepro.engine import Trainer, TrainConfig, load_model, save_model
 from kdrepro.engine.schedule import lr_factor
 from kdrepro.errors import ConfigError, NonFiniteLossError
@@ -48,11 +47,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
 
 @pytest.mark.slow
 def test_two_cpu_processes_under_accelerate_launch(tmp_path):
-    launch = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
-    proc = subprocess.run([launch, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no",
-                           str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "2"],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = launch_two_cpu_processes(str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = _result(tmp_path, 0), _result(tmp_path, 1)
     assert r0["num_processes"] == r1["num_processes"] == 2
@@ -64,11 +59,7 @@ def test_two_cpu_processes_under_accelerate_launch(tmp_path):
 
 def test_a_stage_that_trains_only_lower_layers_runs_on_two_processes(tmp_path):
     # FitNets' hint stage leaves the upper student without gradients: DDP must be told, or it hangs/fails
-    launch = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
-    proc = subprocess.run([launch, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no",
-                           str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "1", "--method", "hint"],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = launch_two_cpu_processes(str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "1", "--method", "hint")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = _result(tmp_path, 0), _result(tmp_path, 1)
     assert r0["num_processes"] == 2 and r0["digest"] == pytest.approx(r1["digest"], rel=1e-6)

@@ -5,16 +5,13 @@ hand-written step, BatchNorm statistics counted once, resume, and two processes 
 import copy
 import json
 import math
-import os
-import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import HELPERS, REPO
+from conftest import HELPERS, launch_two_cpu_processes
 from kdrepro.engine import Trainer, TrainConfig
 from kdrepro.engine.trainer import train_loader
 from kdrepro.methods.mutual_learning import MutualLearning, batchnorm_statistics_kept, mutual_loss
@@ -151,11 +148,7 @@ def test_bad_peer_lists_are_refused():
 
 @pytest.mark.slow
 def test_two_processes_train_two_peers_in_step(tmp_path):
-    launch = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
-    proc = subprocess.run([launch, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no",
-                           str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "2", "--method", "dml"],
-                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    proc = launch_two_cpu_processes(str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "2", "--method", "dml")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"result-rank{r}.json").read_text()) for r in (0, 1))
     assert r0["num_processes"] == r1["num_processes"] == 2

@@ -85,3 +85,18 @@ def test_full_scale_refuses_without_cifar100_and_says_how_to_prepare_it(monkeypa
         setup("full")
     with pytest.raises(DatasetError, match="kdrepro data prepare cifar100"):
         setup("full", dataset="cifar10-jpeg75")
+
+
+def test_every_chapter_picks_its_data_the_same_way(monkeypatch, tmp_path):
+    from kdrepro import dml_chapter, takd
+    from kdrepro.errors import ConfigError, DatasetError
+
+    monkeypatch.setenv("KDREPRO_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DatasetError, match="kdrepro data prepare cifar100"):
+        dml_chapter.setup("full", dataset="cifar10-jpeg75")
+    with pytest.raises(DatasetError, match="kdrepro data prepare cifar10"):
+        takd.setup("full", dataset="cifar10-jpeg75")
+    with pytest.raises(ConfigError, match="the medium recipe runs on"):
+        dml_chapter.setup("medium", dataset="mnist")
+    with pytest.raises(DatasetError, match="none of"):
+        dml_chapter.setup("medium")

@@ -54,6 +54,22 @@ def load(name: str, split: str, root: str | Path | None = None) -> tuple[torch.T
     return blob["images"], blob["labels"]
 
 
+def choose_dataset(scale: str, requested: str | None, candidates: Iterable[str]) -> str:
+    """The dataset a recipe of ``scale`` runs on: ``requested`` if the recipe allows it, else the
+    first prepared of ``candidates``. A full-scale recipe runs on the paper's data only, and says
+    how to prepare it."""
+    candidates = list(candidates)
+    if requested is None:
+        return first_available(candidates)
+    if requested not in candidates:
+        if scale == "full":
+            fixes = " or ".join(f"`kdrepro data prepare {name}`" for name in candidates)
+            raise DatasetError(f"full scale is the paper's setting ({', '.join(candidates)}), not {requested}: "
+                               f"prepare it with {fixes} (torchvision download, or a local copy in the data root)")
+        raise ConfigError(f"the {scale} recipe runs on {', '.join(candidates)}, not {requested!r}")
+    return requested
+
+
 def first_available(names: Iterable[str], root: str | Path | None = None) -> str:
     """The first of ``names`` that is prepared; DatasetError saying how to prepare each."""
     names = list(names)
