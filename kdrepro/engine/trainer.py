@@ -26,7 +26,7 @@ from torch import Tensor
 from ..data import Augment, BatchLoader
 from ..errors import ConfigError, NonFiniteLossError
 from ..io import write_json
-from ..methods import Distiller, StoredTeacher
+from ..methods import Distiller, TeacherStore
 from .accel import make_accelerator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -116,12 +116,9 @@ class Trainer:
         if c.batch_size % world:
             raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes: choose "
                               f"a batch_size divisible by {world}, or launch a process count that divides it")
-        stored = [m for m in distiller.frozen_modules() if isinstance(m, StoredTeacher)]
-        if augment is not None and any(not m.per_epoch for m in stored):
-            raise ConfigError("stored teacher logits were computed on un-augmented images: train without "
-                              "augmentation, record them per epoch (kdrepro.engine.record_teacher_logits), "
-                              "or use a live teacher")
-        _check_recorded(stored, loader_key(c, train, augment, world, acc.device), c.epochs)
+        stored = [m for m in distiller.frozen_modules() if isinstance(m, TeacherStore)]
+        for m in stored:  # a store refuses a run whose images it did not see
+            m.check_run(loader_key(c, train, augment, world, acc.device), augment, c.epochs, train)
         for module in distiller.frozen_modules():
             module.to(acc.device)
         distiller.to(acc.device)
@@ -305,20 +302,6 @@ def loader_key(c: TrainConfig, train: Split, augment: Augment | None, world: int
     for tensor in (indices, train.labels):
         h.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _check_recorded(stored: list[StoredTeacher], key: str, epochs: int) -> None:
-    """Per-epoch stored logits must come from this run's batches and cover all its epochs."""
-    for m in stored:
-        if not m.per_epoch:
-            continue
-        if m.loader_key != key:
-            raise ConfigError("these stored teacher logits were recorded for other batches (another seed, batch "
-                              "size, augmentation, training set, process count or device): record them again "
-                              "for this run with kdrepro.engine.record_teacher_logits")
-        if m.epochs < epochs:
-            raise ConfigError(f"the stored teacher logits cover {m.epochs} epochs, the run trains {epochs}: "
-                              "record them for every epoch")
 
 
 def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None) -> str:

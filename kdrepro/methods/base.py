@@ -14,10 +14,28 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..errors import ConfigError
 from ..models import ModelOutput
 
 
-class StoredTeacher(nn.Module):
+class TeacherStore(nn.Module):
+    """A teacher's answers computed ahead of time and looked up by sample index, in place of a live
+    teacher. The engine calls :meth:`check_run` before training (a store must refuse a run whose
+    images it did not see) and :meth:`set_epoch` before every epoch."""
+
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def check_run(self, loader_key: str, augment, epochs: int, train) -> None:
+        raise NotImplementedError
+
+    def lookup(self, index: Tensor | None) -> ModelOutput:
+        raise NotImplementedError
+
+
+class StoredTeacher(TeacherStore):
     """A teacher's logits computed once, looked up by sample index.
 
     Two kinds. ``logits`` of shape N×C are the teacher's answers on the un-augmented images:
@@ -44,8 +62,22 @@ class StoredTeacher(nn.Module):
     def epochs(self) -> int | None:
         return self.logits.shape[0] if self.per_epoch else None
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def check_run(self, loader_key: str, augment, epochs: int, train) -> None:
+        """Un-augmented logits fit only un-augmented runs; per-epoch ones only the batches they were
+        recorded on, for every epoch of the run."""
+        if not self.per_epoch:
+            if augment is not None:
+                raise ConfigError("stored teacher logits were computed on un-augmented images: train without "
+                                  "augmentation, record them per epoch (kdrepro.engine.record_teacher_logits), "
+                                  "or use a live teacher")
+            return
+        if self.loader_key != loader_key:
+            raise ConfigError("these stored teacher logits were recorded for other batches (another seed, batch "
+                              "size, augmentation, training set, process count or device): record them again "
+                              "for this run with kdrepro.engine.record_teacher_logits")
+        if self.epochs < epochs:
+            raise ConfigError(f"the stored teacher logits cover {self.epochs} epochs, the run trains {epochs}: "
+                              "record them for every epoch")
 
     def lookup(self, index: Tensor | None) -> ModelOutput:
         if index is None:
@@ -93,7 +125,7 @@ class Distiller(nn.Module):
     def teacher_output(self, x: Tensor, index: Tensor | None = None) -> ModelOutput:
         """The teacher's answer for this batch: a live forward pass, or a look-up by sample index
         when the teacher is a :class:`~kdrepro.methods.StoredTeacher`."""
-        if isinstance(self.teacher, StoredTeacher):
+        if isinstance(self.teacher, TeacherStore):
             return self.teacher.lookup(index)
         return self.teacher(x)
 
