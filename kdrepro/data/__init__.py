@@ -11,14 +11,14 @@ checked against their published checksums; meta.json records the source and hash
 ``lossy=True`` and ``comparable_to=None``, and any result on it must say so.
 """
 
-from kdrepro.data.augment import Augment, horizontal_flip, jitter, random_crop
+from kdrepro.data.augment import Augment, SeededAugment, horizontal_flip, jitter, random_crop, sample_seeds
 from kdrepro.data.load import choose_dataset, first_available, is_prepared, load, read_meta
 from kdrepro.data.loader import Batch, BatchLoader, make_loader, normalize, subset_indices
 from kdrepro.data.prepare import prepare
 from kdrepro.data.registry import DATASETS, DatasetSpec, dataset_names, get_spec
 
 __all__ = [
-    "Augment", "Batch", "BatchLoader", "DATASETS", "DatasetSpec", "dataset_names",
+    "Augment", "SeededAugment", "sample_seeds", "Batch", "BatchLoader", "DATASETS", "DatasetSpec", "dataset_names",
     "choose_dataset", "first_available", "get_spec", "horizontal_flip", "is_prepared", "jitter", "load",
     "make_loader", "normalize", "prepare", "random_crop", "read_meta", "subset_indices",
 ]

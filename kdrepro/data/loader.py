@@ -93,7 +93,9 @@ class BatchLoader:
 
     def _batch(self, positions: torch.Tensor, number: int) -> Batch:
         x = self.images[positions]
-        if self.augment is not None:
+        if getattr(self.augment, "per_sample", False):  # each sample's view from its own seed
+            x = self.augment.apply(x, self.augment.seeds(self.epoch, self.index[positions]))
+        elif self.augment is not None:
             x = self.augment(x, self._generator("augment", self.rank, number))
         return Batch(normalize(x, self.mean, self.std), self.labels[positions], self.index[positions])
 

@@ -1,0 +1,175 @@
+"""TinyViT's fast pretraining distillation store (Wu et al. 2022, Section 3.1), for any logit method.
+
+A teacher pass runs the teacher once per (image, epoch) on the view a :class:`~kdrepro.data.SeededAugment`
+draws from the sample's own seed, and keeps its top-K probabilities (float16 values, int16/int32
+class indices) in a folder of fixed-size arrays: ``values`` and ``indices`` of shape E × N × K and
+``written`` (E × N flags). Each process writes its own rows of the same files, and a student
+reads a batch's rows by seeking — nothing is loaded whole. The student's loader replays the same
+views from the same seeds, in any batch order, and :class:`SparseStoredTeacher` rebuilds the dense
+target: the K kept probabilities, and the rest of the mass (1 − their sum) spread evenly over the
+other classes. It answers with the log of that distribution as its logits, so KD, CTKD or DeiT's
+soft and hard distillation train from it unchanged (softmax of it at T = 1 is the target itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .data import SeededAugment, normalize
+from .engine import Split, is_main_process, wait_for_everyone
+from .errors import ConfigError
+from .io import write_json
+from .methods import TeacherStore
+from .models import ModelOutput
+
+META = "store.json"
+
+
+class SparseLogitStore:
+    """The on-disk arrays of one teacher pass (see the module docstring)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        meta_path = self.path / META
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"no logit store at {self.path}: record one with kdrepro.logit_store.record_sparse_logits")
+        self.meta = json.loads(meta_path.read_text())
+        shape = (self.meta["epochs"], self.meta["num_samples"], self.meta["k"])
+        self.values = np.memmap(self.path / "values.f16", dtype=np.float16, mode="r+", shape=shape)
+        self.indices = np.memmap(self.path / "indices.bin", dtype=np.dtype(self.meta["index_dtype"]), mode="r+",
+                                 shape=shape)
+        self.written = np.memmap(self.path / "written.u8", dtype=np.uint8, mode="r+", shape=shape[:2])
+
+    @classmethod
+    def create(cls, path: str | Path, *, epochs: int, num_samples: int, k: int, num_classes: int,
+               augment: SeededAugment, teacher: str) -> "SparseLogitStore":
+        """Allocate the arrays (main process only; the others wait for it), or reopen a store of the
+        same layout to finish it."""
+        path = Path(path)
+        meta = {"epochs": epochs, "num_samples": num_samples, "k": k, "num_classes": num_classes,
+                "index_dtype": "int16" if num_classes <= 32767 else "int32", "augment": asdict(augment),
+                "teacher": teacher}
+        if is_main_process():
+            if (path / META).is_file():
+                old = json.loads((path / META).read_text())
+                if old != meta:
+                    raise ConfigError(f"{path} holds a store of another teacher, augmentation or size: "
+                                      "use another folder or delete it")
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                shape = (epochs, num_samples, k)
+                np.memmap(path / "values.f16", dtype=np.float16, mode="w+", shape=shape).flush()
+                np.memmap(path / "indices.bin", dtype=np.dtype(meta["index_dtype"]), mode="w+", shape=shape).flush()
+                np.memmap(path / "written.u8", dtype=np.uint8, mode="w+", shape=shape[:2]).flush()
+                write_json(path / META, meta)  # last: a store without its meta is not a store
+        wait_for_everyone()
+        return cls(path)
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.meta, sort_keys=True).encode()).hexdigest()[:16]
+
+    def write(self, epoch: int, index: Tensor, probs_topk: Tensor, classes_topk: Tensor) -> None:
+        rows = index.cpu().numpy()
+        self.values[epoch, rows] = probs_topk.cpu().to(torch.float16).numpy()
+        self.indices[epoch, rows] = classes_topk.cpu().numpy().astype(self.indices.dtype)
+        self.written[epoch, rows] = 1
+
+    def flush(self) -> None:
+        for array in (self.values, self.indices, self.written):
+            array.flush()
+
+    def dense(self, epoch: int, index: Tensor) -> Tensor:
+        """The rebuilt probability targets (N × C, float32) of samples ``index`` in ``epoch``."""
+        rows = index.cpu().numpy()
+        values = torch.from_numpy(np.asarray(self.values[epoch, rows], dtype=np.float32))
+        classes = torch.from_numpy(np.asarray(self.indices[epoch, rows], dtype=np.int64))
+        return dense_target(values, classes, self.meta["num_classes"])
+
+    def complete(self, epochs: int, index: Tensor) -> bool:
+        return bool(np.asarray(self.written[:epochs, index.cpu().numpy()]).all())
+
+
+def dense_target(values: Tensor, classes: Tensor, num_classes: int) -> Tensor:
+    """Top-K probabilities put back in place, the remaining mass spread evenly over the other classes."""
+    k = values.shape[-1]
+    rest = (1.0 - values.sum(-1, keepdim=True)).clamp_min(0) / max(num_classes - k, 1)
+    out = rest.expand(values.shape[0], num_classes).clone()
+    return out.scatter_(1, classes, values)
+
+
+@torch.no_grad()
+def record_sparse_logits(teacher: torch.nn.Module, train: Split, augment: SeededAugment, epochs: int, k: int,
+                         path: str | Path, *, batch_size: int = 500, device=None) -> SparseLogitStore:
+    """The teacher pass: every sample of ``train``, every epoch, on its seeded view; top-``k``
+    probabilities written to the store at ``path``. Under ``accelerate launch`` each process takes
+    its share of the samples; an interrupted pass resumes (finished rows are kept)."""
+    import os
+
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    device = device or next(teacher.parameters()).device
+    idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
+    if len(idx) == 0:
+        raise ConfigError("the training split is empty: nothing to record")
+    teacher.eval()
+    probe = teacher(normalize(train.images[idx[:1]].to(device), train.mean, train.std)).logits
+    if k > probe.shape[-1]:
+        raise ConfigError(f"k = {k} is more than the teacher's {probe.shape[-1]} classes")
+    store = SparseLogitStore.create(path, epochs=epochs, num_samples=len(train.labels), k=k,
+                                    num_classes=probe.shape[-1], augment=augment,
+                                    teacher=str(getattr(teacher, "model_name", type(teacher).__name__)))
+    mine = idx[rank::world]
+    for epoch in range(epochs):
+        for start in range(0, len(mine), batch_size):
+            index = mine[start:start + batch_size]
+            if bool(np.asarray(store.written[epoch, index.cpu().numpy()]).all()):
+                continue  # recorded before an interruption
+            views = augment.apply(train.images[index].to(device), augment.seeds(epoch, index.to(device)))
+            logits = teacher(normalize(views, train.mean, train.std)).logits.float()
+            probs, classes = F.softmax(logits, -1).topk(k, dim=-1)
+            store.write(epoch, index, probs, classes)
+        store.flush()  # an interrupted pass keeps every finished epoch
+    wait_for_everyone()
+    return store
+
+
+class SparseStoredTeacher(TeacherStore):
+    """A teacher read from a :class:`SparseLogitStore`: the log of each sample's rebuilt target
+    distribution, for the epoch the engine sets."""
+
+    def __init__(self, store: SparseLogitStore):
+        super().__init__()
+        self.store = store
+        # in the state dict, so a checkpoint's fingerprint names the store it trained from
+        self.register_buffer("store_digest", torch.tensor(list(bytes.fromhex(store.digest)), dtype=torch.uint8))
+
+    def check_run(self, loader_key: str, augment, epochs: int, train) -> None:
+        meta = self.store.meta
+        if not isinstance(augment, SeededAugment) or asdict(augment) != meta["augment"]:
+            raise ConfigError(f"the stored logits were recorded on the views of {meta['augment']}: train with "
+                              f"kdrepro.data.SeededAugment(**{meta['augment']}) so each sample's view is replayed")
+        if epochs > meta["epochs"]:
+            raise ConfigError(f"the store covers {meta['epochs']} epochs, the run trains {epochs}: record more")
+        if len(train.labels) != meta["num_samples"]:
+            raise ConfigError("the store was recorded on another dataset split (a different number of samples)")
+        idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
+        if not self.store.complete(epochs, idx):
+            raise ConfigError("the store misses some of this run's samples or epochs: record it for this training "
+                              "set (record_sparse_logits resumes an unfinished pass)")
+
+    def lookup(self, index: Tensor | None) -> ModelOutput:
+        if index is None:
+            raise ValueError("a SparseStoredTeacher needs the batch's sample indices (batches from BatchLoader)")
+        target = self.store.dense(self.epoch, index)
+        return ModelOutput(target.clamp_min(1e-12).log().to(index.device))
+
+
+__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "SparseStoredTeacher"]

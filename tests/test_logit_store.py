@@ -1,0 +1,105 @@
+"""TinyViT's sparse logit store: per-sample seeded views replayed in any batch order, top-K targets
+rebuilt densely, stored targets equal to the live teacher's on the replayed views, writes shared by
+processes, and clear refusals of runs the store does not fit."""
+
+import sys
+
+import pytest
+import torch
+
+from conftest import HELPERS
+from kdrepro.data import Augment, BatchLoader, SeededAugment, sample_seeds
+from kdrepro.engine import Trainer, TrainConfig
+from kdrepro.errors import ConfigError
+from kdrepro.logit_store import SparseLogitStore, SparseStoredTeacher, dense_target, record_sparse_logits
+from kdrepro.methods import KD
+from kdrepro.models import create_model
+
+sys.path.insert(0, str(HELPERS))
+from tiny_run import synthetic  # noqa: E402
+
+
+def test_a_samples_seed_depends_on_seed_epoch_and_index_only():
+    idx = torch.arange(50)
+    perm = torch.randperm(50)
+    assert torch.equal(sample_seeds(3, 2, idx)[perm], sample_seeds(3, 2, idx[perm]))
+    assert not torch.equal(sample_seeds(3, 2, idx), sample_seeds(3, 1, idx))
+    assert not torch.equal(sample_seeds(3, 2, idx), sample_seeds(4, 2, idx))
+    assert len(set(sample_seeds(3, 2, idx).tolist())) == 50
+
+
+def test_a_samples_view_is_replayed_in_any_batch_order():
+    data = synthetic(64, 0, channels=3)
+    augment = SeededAugment(crop_padding=2, flip=True, seed=7)
+    views = {}
+    for batch_size, loader_seed in ((8, 0), (16, 5)):
+        loader = BatchLoader(data.images, data.labels, batch_size, augment=augment, seed=loader_seed)
+        loader.set_epoch(3)
+        for batch in loader:
+            for x, i in zip(batch.x, batch.index.tolist()):
+                if i in views:
+                    torch.testing.assert_close(views[i], x)
+                views[i] = x
+    assert len(views) == 64
+    flipped = augment.apply(data.images[:64], augment.seeds(3, torch.arange(64)))
+    assert not torch.equal(flipped, data.images[:64])  # it does augment
+
+
+def test_the_dense_target_keeps_the_top_k_and_spreads_the_rest():
+    target = dense_target(torch.tensor([[0.6, 0.2]]), torch.tensor([[3, 0]]), 5)
+    torch.testing.assert_close(target, torch.tensor([[0.2, 0.2 / 3, 0.2 / 3, 0.6, 0.2 / 3]]))
+    assert target.sum().item() == pytest.approx(1.0)
+
+
+def _teacher():
+    return create_model("resnet8", num_classes=4, seed=1).eval()
+
+
+def test_stored_targets_equal_the_live_teachers_on_the_replayed_views(tmp_path):
+    data = synthetic(96, 0, channels=3)
+    augment = SeededAugment(crop_padding=2, flip=True, seed=1)
+    teacher = _teacher()
+    store = record_sparse_logits(teacher, data, augment, epochs=2, k=2, path=tmp_path / "store", batch_size=40)
+    stored = SparseStoredTeacher(store)
+    loader = BatchLoader(data.images, data.labels, 16, augment=augment, mean=data.mean, std=data.std, seed=9)
+    for epoch in (0, 1):
+        loader.set_epoch(epoch)
+        stored.set_epoch(epoch)
+        batch = next(iter(loader))
+        with torch.no_grad():
+            live = torch.softmax(teacher(batch.x).logits, -1)
+        top_live, cls_live = live.topk(2, -1)
+        target = stored.lookup(batch.index).logits.exp()
+        torch.testing.assert_close(target.gather(1, cls_live), top_live, atol=1e-3, rtol=1e-3)  # float16 values
+        assert target.sum(-1).sub(1).abs().max() < 1e-3
+
+
+def test_two_processes_write_their_own_rows_of_one_store(tmp_path, monkeypatch):
+    data = synthetic(40, 0, channels=3)
+    augment = SeededAugment(crop_padding=1, seed=2)
+    for rank in (0, 1):  # as under `accelerate launch`: each process its share, the same files
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", str(rank))
+        store = record_sparse_logits(_teacher(), data, augment, epochs=1, k=3, path=tmp_path / "s", batch_size=7)
+        assert store.written[0].sum() == (20 if rank == 0 else 40)
+    assert SparseLogitStore(tmp_path / "s").complete(1, torch.arange(40))
+
+
+def test_kd_trains_from_the_store_and_runs_it_does_not_fit_are_refused(tmp_path):
+    data = synthetic(64, 0, channels=3)
+    augment = SeededAugment(crop_padding=2, flip=True, seed=1)
+    store = record_sparse_logits(_teacher(), data, augment, epochs=2, k=2, path=tmp_path / "store")
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05, seed=0, max_steps_per_epoch=2)
+    student = create_model("resnet8", num_classes=4, seed=3)
+    history = Trainer(config, verbose=False).fit(KD(student, SparseStoredTeacher(store), 1.0), data, augment=augment)
+    assert len(history) == 2 and history[-1]["train_soft"] > 0
+    with pytest.raises(ConfigError, match="SeededAugment"):
+        Trainer(config, verbose=False).fit(KD(student, SparseStoredTeacher(store)), data, augment=Augment(2, True))
+    with pytest.raises(ConfigError, match="covers 2 epochs"):
+        Trainer(config.replace(epochs=3), verbose=False).fit(KD(student, SparseStoredTeacher(store)), data,
+                                                             augment=augment)
+    with pytest.raises(ConfigError, match="another teacher, augmentation or size"):
+        record_sparse_logits(_teacher(), data, SeededAugment(crop_padding=1, seed=1), epochs=2, k=2,
+                             path=tmp_path / "store")
+    with pytest.raises(FileNotFoundError, match="record one"):
+        SparseLogitStore(tmp_path / "nothing")
