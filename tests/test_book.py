@@ -200,7 +200,7 @@ def test_checks_table_spells_out_and_colours_every_verdict():
     md = checks_markdown(CHECKS)
     assert md.count("\n") == 2 + len(CHECKS)
     assert "**not comparable**: smoke run" in md
-    assert verdict_counts(CHECKS) == {"pass": 1, "fail": 1, "not comparable": 1}
+    assert verdict_counts(CHECKS) == {"pass": 1, "fail": 1, "inconclusive": 0, "not comparable": 1}
 
 
 # ------------------------------------------------------------------ sources kept consistent
