@@ -358,9 +358,43 @@ _DEIT_CLAIMS = (
               "Touvron et al. 2021, Section 4 (distillation token)", _SAME_VIT),
 )
 
+# Caron et al. 2021 (DINO): ImageNet-1k ViT-S/16 trained with DINO, frozen-feature evaluation (Table 2;
+# the same figures head the official repository's README); and, for small data, solo-learn's DINO
+# with a ResNet-18 on CIFAR (online linear classifier, 1000 epochs; vturrisi/solo-learn README),
+# as quoted in the project's issue (the CIFAR-10 value also read from the README's table).
+_DINO_IMAGENET = {"dataset": "imagenet", "recipe": "dino-vit_s16", "model": "vit_small_p16"}
+_DINO_TOL = "seed spread of an ImageNet pretraining plus evaluation drift (about 0.3)"
+_SOLO_SETTING = {"recipe": "solo-learn-1000", "model": "resnet18"}
+_SOLO_SOURCE = "vturrisi/solo-learn README, CIFAR-10 / CIFAR-100 tables (DINO, ResNet18, 1000 epochs)"
+DINO_ENTRIES = (
+    Published("caron2021/imagenet/knn/vit_s16", "caron2021emerging", "ViT-S/16, weighted 20-NN on frozen features",
+              74.5, "top-1 %", "Caron et al. 2021, Table 2", _DINO_IMAGENET, 0.5, "two-sided", _DINO_TOL),
+    Published("caron2021/imagenet/linear/vit_s16", "caron2021emerging", "ViT-S/16, linear probe on frozen features",
+              77.0, "top-1 %", "Caron et al. 2021, Table 2", _DINO_IMAGENET, 0.5, "two-sided", _DINO_TOL),
+    Published("caron2021/cifar10/linear/resnet18-solo", "dacosta2022sololearn",
+              "DINO ResNet-18, 1000 epochs on CIFAR-10, online linear classifier (solo-learn)", 89.52, "top-1 %",
+              _SOLO_SOURCE, {**_SOLO_SETTING, "dataset": "cifar10"}, 1.0, "two-sided",
+              "seed spread of a 1000-epoch run plus the library's drift"),
+    Published("caron2021/cifar100/linear/resnet18-solo", "dacosta2022sololearn",
+              "DINO ResNet-18, 1000 epochs on CIFAR-100, online linear classifier (solo-learn)", 66.76, "top-1 %",
+              _SOLO_SOURCE, {**_SOLO_SETTING, "dataset": "cifar100"}, 1.0, "two-sided",
+              "seed spread of a 1000-epoch run plus the library's drift"),
+    Published("caron2021/claim/knn_above_chance", "caron2021emerging",
+              "Self-distillation with no labels learns features whose k-NN accuracy is far above chance and "
+              "rises with training", None, "claim", "Caron et al. 2021, Section 4", {"dataset": "any"}),
+    Published("caron2021/claim/no_centering_collapses", "caron2021emerging",
+              "Without centring (sharpening only) the teacher's output collapses onto one dimension: its "
+              "entropy falls towards 0", None, "claim", "Caron et al. 2021, Section 5.3 and Figure 7",
+              {"dataset": "any"}),
+    Published("caron2021/claim/no_sharpening_collapses", "caron2021emerging",
+              "Without sharpening (centring only) the output collapses to the uniform distribution: its entropy "
+              "rises to log K and teacher and student agree (KL towards 0)", None, "claim",
+              "Caron et al. 2021, Section 5.3 and Figure 7", {"dataset": "any"}),
+)
+
 PUBLISHED = (PUBLISHED + tuple(_crd_entries()) + tuple(_at_entries()) + _CLAIMS + tuple(_dml_entries()) + _DML_CLAIMS
              + tuple(_ctkd_entries()) + _CTKD_CLAIMS + tuple(_takd_entries()) + _TAKD_CLAIMS
-             + tuple(_deit_entries()) + _DEIT_CLAIMS)
+             + tuple(_deit_entries()) + _DEIT_CLAIMS + DINO_ENTRIES)
 
 _BY_KEY = {p.key: p for p in PUBLISHED}
 if len(_BY_KEY) != len(PUBLISHED):

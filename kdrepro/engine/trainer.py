@@ -213,7 +213,8 @@ class Trainer:
             distiller.apply_constraints()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0) + v.detach().float()
-            correct += (out.logits.argmax(1) == batch.y).sum()
+            if distiller.uses_labels:
+                correct += (out.logits.argmax(1) == batch.y).sum()
             seen += batch.y.numel()
             self.state.step, self.state.global_step = step, self.state.global_step + 1
             if self.callbacks:
@@ -231,7 +232,8 @@ class Trainer:
         n_proc = acc.num_processes
         record = {f"train_{k}": values[i] / (steps * n_proc) for i, k in enumerate(totals)}
         record["train_loss"] = sum(record.values())
-        record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
+        if distiller.uses_labels:  # a self-supervised method's outputs are not class scores
+            record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
         return record
 
     def _update(self, model, optimizer, losses: dict[str, Tensor], epoch: int, step: int) -> None:
@@ -321,8 +323,9 @@ def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None)
 
 
 def _format(record: dict, epochs: int) -> str:
-    parts = [f"epoch {record['epoch']:>3}/{epochs}", f"loss {record['train_loss']:.4f}",
-             f"train acc {record['train_accuracy']:.2f}%"]
+    parts = [f"epoch {record['epoch']:>3}/{epochs}", f"loss {record['train_loss']:.4f}"]
+    if "train_accuracy" in record:
+        parts.append(f"train acc {record['train_accuracy']:.2f}%")
     if "test_accuracy" in record:
         parts.append(f"test acc {record['test_accuracy']:.2f}% ({record['test_errors']} errors)")
     parts.append(f"{record['time_s']:.1f}s")

@@ -100,6 +100,9 @@ class Distiller(nn.Module):
     # that trains only the lower layers): the engine then lets DDP look for unused parameters.
     # Such a method returns its ModelOutput detached, as DDP walks the graph from the outputs.
     partial_graph: bool = False
+    # False for a self-supervised method (DINO): its outputs are not class scores, so the engine
+    # reports no training accuracy.
+    uses_labels: bool = True
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None = None):
         super().__init__()

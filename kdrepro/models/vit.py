@@ -31,11 +31,14 @@ class CifarViT(nn.Module):
     """A timm ViT with ``num_prefix`` = 1 (class token) or 2 (class and distillation tokens)."""
 
     def __init__(self, num_classes: int = 100, *, distilled: bool = False, img_size: int = 32, patch_size: int = 4,
-                 embed_dim: int = 192, depth: int = 12, num_heads: int = 3, drop_path_rate: float = 0.1):
+                 embed_dim: int = 192, depth: int = 12, num_heads: int = 3, drop_path_rate: float = 0.1,
+                 dynamic_img_size: bool = False):
         super().__init__()
         build = VisionTransformerDistilled if distilled else VisionTransformer
+        # dynamic_img_size: other image sizes too (DINO's small views), the position embedding interpolated
         self.vit = build(img_size=img_size, patch_size=patch_size, in_chans=3, num_classes=num_classes,
-                         embed_dim=embed_dim, depth=depth, num_heads=num_heads, drop_path_rate=drop_path_rate)
+                         embed_dim=embed_dim, depth=depth, num_heads=num_heads, drop_path_rate=drop_path_rate,
+                         dynamic_img_size=dynamic_img_size)
         self.distilled = distilled
         self.num_classes = num_classes
 
@@ -57,6 +60,21 @@ class CifarViT(nn.Module):
             out.append(h[:, :self.num_prefix])
         out.append(self.vit.norm(h)[:, :self.num_prefix])
         return out
+
+    @torch.no_grad()
+    def class_attention(self, x: Tensor) -> Tensor:
+        """The last block's self-attention of the class token over the patches, per head
+        (N × heads × H/p × W/p): what DINO's first figure shows."""
+        h = self._embed(x)
+        for block in self.vit.blocks[:-1]:
+            h = block(h)
+        attn = self.vit.blocks[-1].attn
+        n, t, d = h.shape
+        qkv = attn.qkv(self.vit.blocks[-1].norm1(h)).reshape(n, t, 3, attn.num_heads, d // attn.num_heads)
+        q, k = attn.q_norm(qkv[:, :, 0].transpose(1, 2)), attn.k_norm(qkv[:, :, 1].transpose(1, 2))
+        weights = ((q @ k.transpose(-2, -1)) * attn.scale).softmax(-1)  # N × heads × tokens × tokens
+        side = int(round((t - self.num_prefix) ** 0.5))
+        return weights[:, :, 0, self.num_prefix:].reshape(n, attn.num_heads, side, side)
 
     def forward(self, x: Tensor) -> ModelOutput:
         tokens = self.vit.forward_features(x)

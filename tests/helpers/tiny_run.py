@@ -14,7 +14,10 @@ from pathlib import Path
 import torch
 
 from kdrepro.engine import Split, Trainer, TrainConfig
+from kdrepro.data.multicrop import MultiCrop
 from kdrepro.methods import CrossEntropy
+from kdrepro.methods.deit import DeiT
+from kdrepro.methods.dino import DINO, DinoHead, DinoNet
 from kdrepro.methods.fitnets import HintPretraining
 from kdrepro.methods.mutual_learning import MutualLearning
 from kdrepro.models import create_model
@@ -32,9 +35,11 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("--kill-at-step", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--method", default="ce", choices=["ce", "hint", "dml"],
+    p.add_argument("--method", default="ce", choices=["ce", "hint", "dml", "deit", "dino"],
                    help="hint: FitNets' hint stage on CIFAR ResNets (leaves parameters without gradient); "
-                        "dml: two CIFAR ResNets learning from each other (two optimisers, two DDP wrappers)")
+                        "dml: two CIFAR ResNets learning from each other (two optimisers, two DDP wrappers); "
+                        "deit: a ViT with a distillation token taught by a CNN; "
+                        "dino: a ViT and its EMA teacher on multi-crop views (centre all-reduced)")
     args = p.parse_args()
 
     def kill(event, state, trainer):  # simulate a crash in the middle of an epoch
@@ -51,10 +56,22 @@ def main() -> None:
         model = create_model("resnet8", num_classes=4, seed=1)
         peer = create_model("resnet8", num_classes=4, seed=2)
         distiller, channels = MutualLearning([model, peer]), 3
+    elif args.method == "deit":
+        vit = create_model("deit_tiny_distilled_p4", num_classes=4, img_size=8, depth=2, embed_dim=24, num_heads=2,
+                           seed=1)
+        distiller, channels = DeiT(vit, create_model("resnet8", num_classes=4, seed=2), mode="token_hard"), 3
+    elif args.method == "dino":
+        vit = create_model("vit_tiny_p4", num_classes=0, img_size=8, depth=2, embed_dim=24, num_heads=2,
+                           dynamic_img_size=True, seed=1)
+        student = DinoNet(vit, DinoHead(24, out_dim=32, hidden_dim=16, bottleneck_dim=8))
+        crops = MultiCrop(global_size=8, local_size=4, n_local=2)
+        distiller = DINO(student, mean=(0.5,) * 3, std=(0.25,) * 3, total_steps=args.epochs * 16, crops=crops)
+        channels = 3
     else:
         model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
         distiller, channels = CrossEntropy(model), 1
-    history = trainer.fit(distiller, synthetic(512, 0, channels), synthetic(256, 1, channels))
+    test = None if args.method == "dino" else synthetic(256, 1, channels)  # DINO has no classifier to test
+    history = trainer.fit(distiller, synthetic(512, 0, channels), test)
     # weights and buffers (BatchNorm statistics): every process must end with the same model
     digest = float(sum(t.detach().double().sum() * (i + 1) for i, t in enumerate(distiller.state_dict().values())))
     rank = trainer.accelerator.process_index

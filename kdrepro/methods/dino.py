@@ -1,0 +1,209 @@
+r"""DINO: self-distillation with no labels — Caron et al. (ICCV 2021).
+
+A student :math:`g_{\theta_s}` and a teacher :math:`g_{\theta_t}` of the same architecture
+(backbone + projection head) see different views of an image. The teacher sees only the global
+views; the student sees every view; the student is trained to match the teacher on every pair of
+*different* views (Eq. 3):
+
+.. math:: \min_{\theta_s} \sum_{x \in \{x^g_1, x^g_2\}} \sum_{x' \in V,\, x' \ne x} H(P_t(x), P_s(x')),
+   \qquad H(a, b) = -a \log b
+
+with :math:`P_s = \mathrm{softmax}(g_{\theta_s}(x)/\tau_s)` and
+:math:`P_t = \mathrm{softmax}((g_{\theta_t}(x) - c)/\tau_t)`: the teacher's output is **centred**
+(:math:`c`, a moving average of its batch means, Eq. 4) and **sharpened** (:math:`\tau_t < \tau_s`).
+No gradient reaches the teacher; after each step its weights follow the student's as an
+exponential moving average, :math:`\theta_t \leftarrow \lambda\theta_t + (1-\lambda)\theta_s`, with
+λ rising from 0.996 to 1 on a cosine schedule over training. Centring alone collapses the output
+to the uniform distribution, sharpening alone to one dimension; together they balance
+(Section 5.3) — ``centering=False`` / ``sharpening=False`` are those ablations (without sharpening
+the teacher's temperature equals the student's).
+
+Left out of the paper's recipe (said in the chapter): freezing the head's last layer in the first
+epoch and the cosine weight-decay schedule (the engine keeps the weight decay fixed).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.multicrop import MultiCrop
+from ..models import ModelOutput
+from .base import Distiller
+
+
+class DinoHead(nn.Module):
+    """The projection head: an MLP (GELU) to a bottleneck, ℓ2-normalised, then a weight-normalised
+    linear layer to ``out_dim`` outputs whose weight norm is fixed to 1 (``norm_last_layer``)."""
+
+    def __init__(self, in_dim: int, out_dim: int = 65536, hidden_dim: int = 2048, bottleneck_dim: int = 256,
+                 layers: int = 3, norm_last_layer: bool = True):
+        super().__init__()
+        dims = [in_dim] + [hidden_dim] * (layers - 1) + [bottleneck_dim]
+        blocks: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            blocks.append(nn.Linear(a, b))
+            if i < len(dims) - 2:
+                blocks.append(nn.GELU())
+        self.mlp = nn.Sequential(*blocks)
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+        # Weight normalisation w = g · v / ‖v‖ per output; g = 1 and frozen when norm_last_layer.
+        self.last_v = nn.Parameter(torch.empty(out_dim, bottleneck_dim))
+        nn.init.trunc_normal_(self.last_v, std=0.02)
+        self.last_g = nn.Parameter(torch.ones(out_dim, 1), requires_grad=not norm_last_layer)
+
+    def forward(self, features: Tensor) -> Tensor:
+        z = F.normalize(self.mlp(features), dim=-1)
+        return F.linear(z, self.last_g * F.normalize(self.last_v, dim=-1))
+
+
+class DinoNet(nn.Module):
+    """A backbone whose ``logits`` are its features (e.g. ``vit_tiny_p4`` with ``num_classes=0``:
+    the final class token) followed by a :class:`DinoHead`. ``features[0]`` is the backbone's
+    output, which k-NN and the linear probe evaluate."""
+
+    def __init__(self, backbone: nn.Module, head: DinoHead):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        f = self.backbone(x).logits
+        return ModelOutput(self.head(f), features=[f])
+
+
+def dino_loss(student_out: list[Tensor], teacher_out: list[Tensor], centre: Tensor, student_temp: float,
+              teacher_temp: float) -> Tensor:
+    """Eq. 3, averaged over the pairs of different views: teacher view ``i`` is student view ``i``."""
+    targets = [F.softmax((t.float() - centre) / teacher_temp, dim=-1) for t in teacher_out]
+    log_probs = [F.log_softmax(s.float() / student_temp, dim=-1) for s in student_out]
+    total, pairs = 0.0, 0
+    for i, p in enumerate(targets):
+        for j, log_q in enumerate(log_probs):
+            if i != j:
+                total = total + (-(p * log_q).sum(-1)).mean()
+                pairs += 1
+    return total / pairs
+
+
+def teacher_momentum(progress: float, base: float = 0.996) -> float:
+    """The EMA coefficient after ``progress`` ∈ [0, 1] of training: cosine from ``base`` to 1."""
+    return 1 - (1 - base) * (math.cos(math.pi * min(max(progress, 0.0), 1.0)) + 1) / 2
+
+
+def teacher_temperature(epoch: float, start: float = 0.04, end: float = 0.04, warmup_epochs: float = 0) -> float:
+    """τ_t: linear warm-up from ``start`` to ``end`` over ``warmup_epochs`` (the paper: 0.04 → 0.07 over 30)."""
+    if warmup_epochs <= 0 or epoch >= warmup_epochs:
+        return end
+    return start + (end - start) * epoch / warmup_epochs
+
+
+def _all_mean(x: Tensor) -> Tensor:
+    """The mean of ``x`` over every process (Eq. 4's batch mean is over the global batch)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        x = x.clone()
+        dist.all_reduce(x)
+        x /= dist.get_world_size()
+    return x
+
+
+class DINO(Distiller):
+    """DINO on batches of normalised images (``mean``/``std`` undo the normalisation before the
+    colour augmentation of :class:`~kdrepro.data.multicrop.MultiCrop`). ``total_steps`` is the
+    number of optimiser steps of the run (the momentum schedule's length)."""
+
+    uses_labels = False
+
+    def __init__(self, student: DinoNet, *, mean, std, total_steps: int, crops: MultiCrop = MultiCrop(),
+                 student_temp: float = 0.1, teacher_temp: float = 0.04, teacher_temp_start: float | None = None,
+                 teacher_temp_warmup_epochs: float = 0, momentum: float = 0.996, centre_momentum: float = 0.9,
+                 centering: bool = True, sharpening: bool = True):
+        super().__init__(student)
+        # The teacher is trained (by EMA, not by gradients), so it is a submodule: checkpointed with
+        # the student, moved with it, never in the optimiser (no gradients).
+        self.momentum_teacher = copy.deepcopy(student)
+        for p in self.momentum_teacher.parameters():
+            p.requires_grad_(False)
+        out_dim = student.head.last_v.shape[0]
+        self.register_buffer("centre", torch.zeros(1, out_dim))
+        self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.crops = crops
+        self.crops_setting = repr(crops)  # a scalar setting: part of the run's fingerprint
+        self.total_steps = int(total_steps)
+        self.student_temp, self.teacher_temp = student_temp, teacher_temp
+        self.teacher_temp_start = teacher_temp if teacher_temp_start is None else teacher_temp_start
+        self.teacher_temp_warmup_epochs = teacher_temp_warmup_epochs
+        self.momentum, self.centre_momentum = momentum, centre_momentum
+        self.centering, self.sharpening = centering, sharpening
+        self.epoch = 0
+
+    def train(self, mode: bool = True) -> "DINO":
+        super().train(mode)
+        self.momentum_teacher.eval()
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def current_teacher_temp(self) -> float:
+        if not self.sharpening:
+            return self.student_temp
+        return teacher_temperature(self.epoch, self.teacher_temp_start, self.teacher_temp,
+                                   self.teacher_temp_warmup_epochs)
+
+    def views(self, x: Tensor) -> list[Tensor]:
+        """The multi-crop views of a normalised batch, normalised again."""
+        images = (x * self.std + self.mean).clamp(0, 1)
+        return [(v - self.mean) / self.std for v in self.crops(images)]
+
+    def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[ModelOutput, dict[str, Tensor]]:
+        views = self.views(x)
+        n_global = self.crops.n_global
+        with torch.no_grad():
+            teacher_out = [self.momentum_teacher(v).logits for v in views[:n_global]]
+        student_outs = [self.student(v) for v in views]
+        centre = self.centre if self.centering else torch.zeros_like(self.centre)
+        loss = dino_loss([o.logits for o in student_outs], teacher_out, centre, self.student_temp,
+                         self.current_teacher_temp())
+        if self.training:
+            with torch.no_grad():  # Eq. 4: c ← m c + (1 − m) · mean of this (global) batch of teacher outputs
+                batch_centre = _all_mean(torch.cat(teacher_out).float().mean(0, keepdim=True))
+                self.centre.mul_(self.centre_momentum).add_(batch_centre, alpha=1 - self.centre_momentum)
+        return student_outs[0], {"dino": loss}
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """After each optimiser step: the teacher follows the (unwrapped) student."""
+        super().apply_constraints()
+        m = teacher_momentum(int(self.steps_done) / max(self.total_steps, 1), self.momentum)
+        for p_t, p_s in zip(self.momentum_teacher.parameters(), self.student.parameters()):
+            p_t.mul_(m).add_(p_s.detach(), alpha=1 - m)
+        self.steps_done += 1
+
+    @torch.no_grad()
+    def output_statistics(self, x: Tensor) -> dict[str, float]:
+        """Section 5.3's collapse diagnostics on un-augmented images ``x``: the entropy of the
+        teacher's (centred, sharpened) output and its KL divergence to the student's output."""
+        was = self.training
+        self.eval()
+        p_t = F.softmax((self.momentum_teacher(x).logits.float() - (self.centre if self.centering else 0))
+                        / self.current_teacher_temp(), dim=-1)
+        log_q = F.log_softmax(self.student(x).logits.float() / self.student_temp, dim=-1)
+        log_p = torch.log(p_t.clamp_min(1e-30))
+        entropy = float(-(p_t * log_p).sum(-1).mean())
+        kl = float((p_t * (log_p - log_q)).sum(-1).mean())
+        self.train(was)
+        return {"teacher_entropy": entropy, "kl_teacher_student": kl, "max_entropy": math.log(p_t.shape[-1])}
+
+
+__all__ = ["DinoHead", "DinoNet", "DINO", "dino_loss", "teacher_momentum", "teacher_temperature"]

@@ -1,0 +1,182 @@
+"""DINO: the loss by hand, the schedules, the EMA teacher and the centre, the head, the views,
+the k-NN vote, the class-token attention, and two processes in step."""
+
+import json
+import math
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import HELPERS, launch_two_cpu_processes
+from kdrepro.data.multicrop import MultiCrop
+from kdrepro.errors import DatasetError
+from kdrepro.knn import knn_predict, linear_probe_accuracy
+from kdrepro.methods.dino import DINO, DinoHead, DinoNet, dino_loss, teacher_momentum, teacher_temperature
+from kdrepro.models import create_model
+
+sys.path.insert(0, str(HELPERS))
+
+
+def _tiny_dino(**kwargs) -> DINO:
+    vit = create_model("vit_tiny_p4", num_classes=0, img_size=8, depth=1, embed_dim=12, num_heads=2,
+                       dynamic_img_size=True, seed=0)
+    student = DinoNet(vit, DinoHead(12, out_dim=6, hidden_dim=8, bottleneck_dim=4))
+    return DINO(student, mean=(0.5,) * 3, std=(0.25,) * 3, total_steps=10,
+                crops=MultiCrop(global_size=8, local_size=4, n_local=1), **kwargs)
+
+
+def test_loss_is_the_mean_cross_entropy_over_pairs_of_different_views():
+    s = [torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[2.0, 0.0]])]
+    t = [torch.tensor([[0.5, 0.0]]), torch.tensor([[0.0, 0.0]])]
+    c = torch.tensor([[0.1, -0.1]])
+
+    def ce(ti, si):
+        p = [math.exp((ti[k] - c[0, k].item()) / 0.5) for k in range(2)]
+        p = [v / sum(p) for v in p]
+        q = [math.exp(si[k] / 1.0) for k in range(2)]
+        return -sum(pk * math.log(qk / sum(q)) for pk, qk in zip(p, q))
+
+    pairs = [(0, 1), (0, 2), (1, 0), (1, 2)]  # teacher view i, student view j ≠ i
+    expected = sum(ce(t[i][0].tolist(), s[j][0].tolist()) for i, j in pairs) / len(pairs)
+    assert dino_loss(s, t, c, student_temp=1.0, teacher_temp=0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_schedules_start_middle_and_end():
+    assert teacher_momentum(0.0) == pytest.approx(0.996)
+    assert teacher_momentum(0.5) == pytest.approx(0.998)
+    assert teacher_momentum(1.0) == pytest.approx(1.0)
+    assert teacher_temperature(0, 0.04, 0.07, 30) == pytest.approx(0.04)
+    assert teacher_temperature(15, 0.04, 0.07, 30) == pytest.approx(0.055)
+    assert teacher_temperature(30, 0.04, 0.07, 30) == teacher_temperature(99, 0.04, 0.07, 30) == 0.07
+
+
+def test_head_last_layer_is_weight_normalised_with_a_fixed_unit_norm():
+    head = DinoHead(12, out_dim=7, hidden_dim=8, bottleneck_dim=4)
+    assert not head.last_g.requires_grad
+    out = head(torch.randn(3, 12))
+    z = F.normalize(head.mlp(torch.randn(1, 12)), dim=-1)
+    assert out.shape == (3, 7) and z.norm().item() == pytest.approx(1.0)
+    w = head.last_g * F.normalize(head.last_v, dim=-1)
+    assert torch.allclose(w.norm(dim=1), torch.ones(7))
+    assert DinoHead(12, 7, 8, 4, norm_last_layer=False).last_g.requires_grad
+
+
+def test_teacher_gets_no_gradient_and_follows_the_student_by_ema():
+    m = _tiny_dino().train()
+    assert all(not p.requires_grad for p in m.momentum_teacher.parameters())
+    trained = {id(p) for p in m.parameters() if p.requires_grad}
+    assert trained.isdisjoint({id(p) for p in m.momentum_teacher.parameters()})
+    torch.manual_seed(0)
+    _, losses = m(torch.randn(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))
+    losses["dino"].backward()
+    assert all(p.grad is None for p in m.momentum_teacher.parameters())
+    with torch.no_grad():
+        for p in m.student.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in m.momentum_teacher.parameters()]
+    m.apply_constraints()  # step 0 of 10: momentum 0.996
+    for b, t, s in zip(before, m.momentum_teacher.parameters(), m.student.parameters()):
+        assert torch.allclose(t, 0.996 * b + 0.004 * s, atol=1e-6)
+    assert int(m.steps_done) == 1
+
+
+def test_centre_is_a_moving_average_of_the_teachers_global_view_outputs(monkeypatch):
+    m = _tiny_dino().train()
+    views = [torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8), torch.randn(4, 3, 4, 4)]
+    monkeypatch.setattr(m, "views", lambda x: views)
+    m.centre.fill_(1.0)
+    with torch.no_grad():
+        t = torch.cat([m.momentum_teacher(v).logits for v in views[:2]]).mean(0, keepdim=True)
+    m(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))
+    assert torch.allclose(m.centre, 0.9 * 1.0 + 0.1 * t, atol=1e-6)
+    m.eval()(torch.zeros(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))  # evaluation leaves it alone
+    assert torch.allclose(m.centre, 0.9 * 1.0 + 0.1 * t, atol=1e-6)
+
+
+def test_ablations_change_the_target_as_the_paper_says():
+    assert _tiny_dino(sharpening=False).current_teacher_temp() == 0.1  # τ_t = τ_s
+    assert _tiny_dino(teacher_temp=0.04).current_teacher_temp() == 0.04
+    m = _tiny_dino(centering=False)
+    m.centre.fill_(5.0)
+    x = torch.randn(4, 3, 8, 8)
+    stats = m.output_statistics(x)
+    m.centre.zero_()
+    assert m.output_statistics(x) == stats  # the centre is not used without centring
+    assert 0 <= stats["teacher_entropy"] <= stats["max_entropy"] == pytest.approx(math.log(6))
+
+
+def test_multicrop_views_have_their_sizes_and_stay_images():
+    x = torch.rand(5, 3, 32, 32)
+    torch.manual_seed(0)
+    views = MultiCrop(n_local=3)(x)
+    assert [tuple(v.shape) for v in views] == [(5, 3, 32, 32)] * 2 + [(5, 3, 16, 16)] * 3
+    assert all(v.min() >= 0 and v.max() <= 1 for v in views)
+    torch.manual_seed(0)
+    again = MultiCrop(n_local=3)(x)
+    assert all(torch.equal(a, b) for a, b in zip(views, again))  # the engine's seeding makes views replayable
+    assert not torch.allclose(views[0], views[1])
+
+
+def test_full_crop_without_flip_is_the_identity():
+    from kdrepro.data.multicrop import resized_crop_and_flip
+    x = torch.rand(64, 3, 8, 8)
+    torch.manual_seed(1)
+    out = resized_crop_and_flip(x, 8, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    same = [torch.allclose(o, i, atol=1e-5) for o, i in zip(out, x)]
+    mirrored = [torch.allclose(o, i.flip(-1), atol=1e-5) for o, i in zip(out, x)]
+    assert all(a or b for a, b in zip(same, mirrored)) and any(same) and any(mirrored)
+
+
+def test_knn_vote_is_weighted_by_similarity():
+    train = F.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=-1)
+    labels = torch.tensor([0, 0, 1])
+    test = F.normalize(torch.tensor([[1.0, 0.05], [0.1, 1.0]]), dim=-1)
+    assert knn_predict(train, labels, test, num_classes=2, k=3).tolist() == [0, 1]
+    # one very close neighbour of class 1 outweighs two far ones of class 0 at a low temperature
+    train2 = F.normalize(torch.tensor([[0.0, 1.0], [1.0, 0.2], [1.0, 0.3]]), dim=-1)
+    q = F.normalize(torch.tensor([[0.2, 1.0]]), dim=-1)
+    assert knn_predict(train2, torch.tensor([1, 0, 0]), q, num_classes=2, k=3, temperature=0.07).item() == 1
+
+
+def test_linear_probe_separates_separable_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (300,), generator=g)
+    f = torch.randn(300, 8, generator=g) * 0.3 + F.one_hot(y, 8).float() * 2
+    assert linear_probe_accuracy(f[:200], y[:200], f[200:], y[200:], 3, epochs=50) > 95
+
+
+def test_class_attention_matches_timms_attention_weights():
+    vit = create_model("vit_tiny_p4", num_classes=0, depth=2, embed_dim=12, num_heads=2, seed=0).eval()
+    attn = vit.vit.blocks[-1].attn
+    attn.fused_attn = False
+    seen = {}
+    attn.attn_drop.register_forward_hook(lambda mod, i, o: seen.setdefault("w", o))
+    x = torch.randn(2, 3, 32, 32)
+    vit(x)
+    maps = vit.class_attention(x)
+    assert maps.shape == (2, 2, 8, 8)
+    assert torch.allclose(maps, seen["w"][:, :, 0, 1:].reshape(2, 2, 8, 8), atol=1e-6)
+
+
+def test_full_scale_refuses_without_imagenet():
+    from kdrepro.recipes.dino import recipe
+    with pytest.raises(DatasetError, match="ImageNet"):
+        recipe("full")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["dino", "deit"])
+def test_two_processes_train_in_step(tmp_path, method):
+    proc = launch_two_cpu_processes(str(HELPERS / "tiny_run.py"), str(tmp_path), "--epochs", "2", "--method", method)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"result-rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["num_processes"] == r1["num_processes"] == 2
+    assert [r["processes"] for r in r0["history"]] == [2, 2]
+    # the student (and for DINO its EMA teacher and the centre) agree on both processes
+    assert r0["digest"] == pytest.approx(r1["digest"], rel=1e-6)
+    assert all(math.isfinite(r["train_loss"]) for r in r0["history"])
+    if method == "dino":
+        assert "train_accuracy" not in r0["history"][-1]  # no classifier: no training accuracy
+    assert "marked ready twice" not in proc.stderr
