@@ -87,15 +87,25 @@ class SparseLogitStore:
         for array in (self.values, self.indices, self.written):
             array.flush()
 
-    def dense(self, epoch: int, index: Tensor) -> Tensor:
-        """The rebuilt probability targets (N × C, float32) of samples ``index`` in ``epoch``."""
+    def dense(self, epoch: int, index: Tensor, k: int | None = None) -> Tensor:
+        """The rebuilt probability targets (N × C, float32) of samples ``index`` in ``epoch``, from
+        the stored top-K or only their first ``k`` (the top-``k``: a smaller store read from a larger)."""
         rows = index.cpu().numpy()
-        values = torch.from_numpy(np.asarray(self.values[epoch, rows], dtype=np.float32))
-        classes = torch.from_numpy(np.asarray(self.indices[epoch, rows], dtype=np.int64))
+        k = self.meta["k"] if k is None else k
+        values = torch.from_numpy(np.asarray(self.values[epoch, rows, :k], dtype=np.float32))
+        classes = torch.from_numpy(np.asarray(self.indices[epoch, rows, :k], dtype=np.int64))
         return dense_target(values, classes, self.meta["num_classes"])
 
     def complete(self, epochs: int, index: Tensor) -> bool:
         return bool(np.asarray(self.written[:epochs, index.cpu().numpy()]).all())
+
+    def bytes_for(self, k: int | None = None, num_samples: int | None = None) -> int:
+        """The size on disk of a store of this layout keeping the top-``k``: values (float16), class
+        indices and the written flags, for every epoch and sample."""
+        m = self.meta
+        k = m["k"] if k is None else k
+        rows = m["epochs"] * (m["num_samples"] if num_samples is None else num_samples)
+        return rows * (k * (2 + np.dtype(m["index_dtype"]).itemsize) + 1)
 
 
 def dense_target(values: Tensor, classes: Tensor, num_classes: int) -> Tensor:
@@ -145,11 +155,15 @@ class SparseStoredTeacher(TeacherStore):
     """A teacher read from a :class:`SparseLogitStore`: the log of each sample's rebuilt target
     distribution, for the epoch the engine sets."""
 
-    def __init__(self, store: SparseLogitStore):
+    def __init__(self, store: SparseLogitStore, k: int | None = None):
         super().__init__()
+        if k is not None and not 1 <= k <= store.meta["k"]:
+            raise ConfigError(f"k = {k}: the store keeps the top {store.meta['k']}, so k must be between 1 and that")
         self.store = store
-        # in the state dict, so a checkpoint's fingerprint names the store it trained from
+        self.k = store.meta["k"] if k is None else k
+        # in the state dict, so a checkpoint's fingerprint names the store (and the k) it trained from
         self.register_buffer("store_digest", torch.tensor(list(bytes.fromhex(store.digest)), dtype=torch.uint8))
+        self.register_buffer("top_k", torch.tensor(self.k))
 
     def check_run(self, loader_key: str, augment, epochs: int, train) -> None:
         meta = self.store.meta
@@ -168,7 +182,7 @@ class SparseStoredTeacher(TeacherStore):
     def lookup(self, index: Tensor | None) -> ModelOutput:
         if index is None:
             raise ValueError("a SparseStoredTeacher needs the batch's sample indices (batches from BatchLoader)")
-        target = self.store.dense(self.epoch, index)
+        target = self.store.dense(self.epoch, index, self.k)
         return ModelOutput(target.clamp_min(1e-12).log().to(index.device))
 
 

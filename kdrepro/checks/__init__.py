@@ -1,8 +1,8 @@
 """Published numbers (one registry, with sources and settings) and the checks against them."""
 
 from .published import PUBLISHED, Published, get_published, is_published, published_for
-from .verdict import (FAIL, INCONCLUSIVE, NOT_COMPARABLE, PASS, Check, check, check_claim, check_improvement,
-                      not_measured)
+from .verdict import (FAIL, INCONCLUSIVE, NOT_COMPARABLE, PASS, Check, check, check_claim, check_equivalence,
+                      check_improvement, not_measured)
 
 __all__ = ["PUBLISHED", "Published", "get_published", "is_published", "published_for", "FAIL", "NOT_COMPARABLE", "PASS",
-           "INCONCLUSIVE", "Check", "check", "check_claim", "check_improvement", "not_measured"]
+           "INCONCLUSIVE", "Check", "check", "check_claim", "check_equivalence", "check_improvement", "not_measured"]

@@ -392,9 +392,45 @@ DINO_ENTRIES = (
               "Caron et al. 2021, Section 5.3 and Figure 7", {"dataset": "any"}),
 )
 
+# Wu et al. 2022 (TinyViT), Table (ImageNet-1k top-1 %, 224 px): TinyViT-5M / 11M / 21M distilled on
+# ImageNet-1k alone, and pretrained by fast distillation on ImageNet-21k then fine-tuned on 1k; the
+# same figures are in the official repository's model zoo (microsoft/Cream, TinyViT README).
+TINYVIT_IMAGENET = {"5m": (79.1, 80.7), "11m": (81.5, 83.2), "21m": (83.1, 84.8)}  # (1k, 21k → 1k)
+_TINYVIT_SOURCE = "Wu et al. 2022, ImageNet-1k results table; microsoft/Cream TinyViT README"
+_TINYVIT_TOL = "seed spread of an ImageNet run (about 0.1–0.2) plus software drift"
+
+
+def _tinyvit_entries() -> list[Published]:
+    out = []
+    for size, (in1k, in21k) in TINYVIT_IMAGENET.items():
+        for pretrain, value in (("in1k", in1k), ("in21k", in21k)):
+            what = ("distilled on ImageNet-1k" if pretrain == "in1k"
+                    else "fast-distilled on ImageNet-21k, fine-tuned on 1k")
+            out.append(Published(f"wu2022/imagenet/{pretrain}/tinyvit_{size}", "wu2022tinyvit",
+                                 f"TinyViT-{size.upper()}, {what}", value, "top-1 %", _TINYVIT_SOURCE,
+                                 {"dataset": "imagenet", "pretraining": pretrain, "model": f"tinyvit_{size}"}, 0.5,
+                                 "two-sided", _TINYVIT_TOL))
+    return out
+
+
+_SAME_STORE = {"dataset": "any", "comparison": "same student, teacher, views and recipe"}
+_TINYVIT_CLAIMS = (
+    Published("wu2022/claim/store_matches_live", "wu2022tinyvit",
+              "A student trained from the stored teacher logits matches one trained with the live teacher", None,
+              "claim", "Wu et al. 2022, Section 3.1 (fast pretraining distillation)", _SAME_STORE),
+    Published("wu2022/claim/sparse_k_enough", "wu2022tinyvit",
+              "Keeping only the top-K logits (K = 10 of 21,841 classes) costs little accuracy against the full "
+              "distribution, for a fraction of the storage", None, "claim",
+              "Wu et al. 2022, Section 3.1 and the top-K ablation", _SAME_STORE),
+    Published("wu2022/claim/store_saves_time", "wu2022tinyvit",
+              "Training from stored logits is faster than running the teacher at every step", None, "claim",
+              "Wu et al. 2022, Section 3.1", _SAME_STORE),
+)
+
 PUBLISHED = (PUBLISHED + tuple(_crd_entries()) + tuple(_at_entries()) + _CLAIMS + tuple(_dml_entries()) + _DML_CLAIMS
              + tuple(_ctkd_entries()) + _CTKD_CLAIMS + tuple(_takd_entries()) + _TAKD_CLAIMS
-             + tuple(_deit_entries()) + _DEIT_CLAIMS + DINO_ENTRIES)
+             + tuple(_deit_entries()) + _DEIT_CLAIMS + DINO_ENTRIES
+             + tuple(_tinyvit_entries()) + _TINYVIT_CLAIMS)
 
 _BY_KEY = {p.key: p for p in PUBLISHED}
 if len(_BY_KEY) != len(PUBLISHED):

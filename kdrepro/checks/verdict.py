@@ -104,6 +104,31 @@ def check_improvement(key: str, better: list[float], worse: list[float], *, scal
                  p.source, dict(p.setting))
 
 
+def check_equivalence(key: str, a: list[float], b: list[float], *, scale: str, setting: dict,
+                      names: tuple[str, str] = ("method", "baseline"), unit: str = "%") -> Check:
+    """The claim "``a`` matches ``b``", judged against the run-to-run spread (pooled std of the
+    seeds): pass when the means differ by at most the spread, fail when by more than twice it,
+    *inconclusive* in between or when either side has one run (the spread is then unknown)."""
+    p = get_published(key)
+    diff = statistics.fmean(a) - statistics.fmean(b)
+    variances = [(statistics.variance(v), len(v) - 1) for v in (a, b) if len(v) > 1]
+    spread = (sum(v * d for v, d in variances) / sum(d for _, d in variances)) ** 0.5 if variances else None
+    evidence = (f"{names[0]} {statistics.fmean(a):.2f} {unit} ({len(a)} run(s)) vs {names[1]} "
+                f"{statistics.fmean(b):.2f} {unit} ({len(b)}): {diff:+.2f}")
+    if spread is None:
+        verdict, reason = INCONCLUSIVE, "one run each: the run-to-run spread is not measured"
+    else:
+        evidence += f"; run-to-run spread (pooled std of the runs) {spread:.2f}"
+        verdict = PASS if abs(diff) <= spread else FAIL if abs(diff) > 2 * spread else INCONCLUSIVE
+        reason = "the difference is between one and two spreads: more seeds are needed to tell" \
+            if verdict == INCONCLUSIVE else ""
+    not_comparable = _comparability(p, scale, setting)
+    if not_comparable:
+        verdict, reason = NOT_COMPARABLE, not_comparable
+    return Check(key, p.claim, "holds", evidence, p.unit, "spread of the seeds", round(diff, 4), verdict, reason,
+                 p.source, dict(p.setting))
+
+
 def not_measured(key: str, reason: str) -> Check:
     """A published number this chapter covers but did not measure in this run (e.g. a pair that
     only the full scale trains): listed, never judged."""

@@ -6,8 +6,8 @@ after each optimiser step (max-norm, for instance).
 """
 
 from . import (  # noqa: F401  (registers the models)
-    cifar_resnet, cifar_resnet50, mlp, mobilenet, mobilenetv2, plain_cnn, shufflenetv1, shufflenetv2, vgg, vit,
-    wide_resnet,
+    cifar_resnet, cifar_resnet50, mlp, mobilenet, mobilenetv2, plain_cnn, shufflenetv1, shufflenetv2, tinyvit, vgg,
+    vit, wide_resnet,
 )
 from .output import ModelOutput
 from .registry import create_model, list_models, register_model
