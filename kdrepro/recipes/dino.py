@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..data.multicrop import MultiCrop
 from ..engine import TrainConfig
-from ..errors import ConfigError, DatasetError
+from . import pick
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,4 @@ FULL_MESSAGE = ("full scale is the paper's ImageNet-1k setting (ViT-S/16, 2 × 2
 
 
 def recipe(scale: str) -> DinoRecipe:
-    if scale == "full":
-        raise DatasetError(FULL_MESSAGE)
-    if scale not in RECIPES:
-        raise ConfigError(f"unknown scale {scale!r}; valid scales: smoke, medium, full")
-    return RECIPES[scale]
+    return pick(RECIPES, scale, FULL_MESSAGE)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import TrainConfig
-from ..errors import ConfigError, DatasetError
+from . import pick
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,4 @@ FULL_MESSAGE = ("full scale is the paper's ImageNet-21k / ImageNet-1k setting (a
 
 
 def recipe(scale: str) -> TinyVitRecipe:
-    if scale == "full":
-        raise DatasetError(FULL_MESSAGE)
-    if scale not in RECIPES:
-        raise ConfigError(f"unknown scale {scale!r}; valid scales: smoke, medium, full")
-    return RECIPES[scale]
+    return pick(RECIPES, scale, FULL_MESSAGE)
