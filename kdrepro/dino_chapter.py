@@ -80,8 +80,9 @@ def build(ds: DinoSetup, variant: str, total_steps: int) -> DINO:
         raise ConfigError(f"unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
     r = ds.recipe
     backbone = create_model("vit_tiny_p4", num_classes=0, seed=r.seed, dynamic_img_size=True, **r.backbone)
-    torch.manual_seed(r.seed)
-    head = DinoHead(r.backbone.get("embed_dim", 192), r.out_dim, r.hidden_dim, r.bottleneck_dim)
+    with torch.random.fork_rng(devices=[]):  # seeded like create_model: the global random state is left alone
+        torch.manual_seed(r.seed)
+        head = DinoHead(r.backbone.get("embed_dim", 192), r.out_dim, r.hidden_dim, r.bottleneck_dim)
     train = ds.splits[0]
     return DINO(DinoNet(backbone, head), mean=train.mean, std=train.std, total_steps=total_steps, crops=r.crops,
                 student_temp=r.student_temp, teacher_temp=r.teacher_temp, teacher_temp_start=r.teacher_temp_start,
