@@ -188,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
     pt.add_argument("--student", default=None)
     pt.add_argument("--dataset", default=None)
     pt.add_argument("--methods", nargs="+", default=["student", "kd", "fitnet", "at", "ab"],
-                    help="student kd fitnet fitnet2 at ab ctkd ctkd_instance")
+                    help="student kd fitnet fitnet2 at ab ctkd ctkd_instance kd_store")
     pt.add_argument("--seeds", nargs="+", type=int, default=None)
     pt.add_argument("--teacher-mode", default="load", choices=["load", "train"],
                     help="load (default: refuse if the teacher is missing) or train it if missing")

@@ -1,14 +1,25 @@
 """What the CTKD chapter checks: KD against KD + CTKD on the chapter's pair (the README's table
-for the pairs it lists) and the claims, judged against the seeds' spread."""
+for the pairs it lists) and the claims, judged against the seeds' spread; and, the other plug-in of
+a logit loss, KD with its teacher read from TinyViT's store against KD with the live teacher."""
 
 from __future__ import annotations
 
-from .checks import Check, check, check_improvement, is_published, not_measured
+import pandas as pd
+
+from .bench.timing import compare_speed
+from .checks import Check, check, check_equivalence, check_improvement, is_published, not_measured
 from .checks.published import CTKD_IMAGENET, CTKD_README
 from .cifar_chapter import PairSetup, accuracies, mean_std
+from .data import Augment
+from .logit_store import SparseLogitStore, SparseStoredTeacher
+from .methods import KD
+from .models import create_model
+from .pairs import LABELS, store_augment
+from .teachers import load_splits
 
 DEFAULT_SEEDS = {"smoke": (0,), "medium": (0, 1), "full": (0, 1, 2)}
 METHODS = ("kd", "ctkd", "ctkd_instance")
+STORE_METHODS = ("kd", "kd_store")  # the live teacher against the stored one
 
 
 def checks(ps: PairSetup) -> list[Check]:
@@ -44,4 +55,43 @@ def checks(ps: PairSetup) -> list[Check]:
     return out
 
 
-__all__ = ["DEFAULT_SEEDS", "METHODS", "checks"]
+def store_check(ps: PairSetup) -> Check:
+    """TinyViT's claim on a CNN pair: KD from the store matches KD from the live teacher (spread of the seeds)."""
+    live, stored = accuracies(ps, "kd"), accuracies(ps, "kd_store")
+    if not (live and stored):
+        return not_measured("wu2022/claim/store_matches_live", "KD from the store was not trained in this run")
+    return check_equivalence("wu2022/claim/store_matches_live", stored, live, scale=ps.scale, setting=ps.setting,
+                             names=("KD from the store", "KD from the live teacher"))
+
+
+def store_table(ps: PairSetup, store: SparseLogitStore) -> pd.DataFrame:
+    """KD from the live teacher beside KD from the store: accuracy over seeds and the store's size."""
+    train, _ = load_splits(ps.dataset, ps.recipe.train_subset, ps.recipe.test_subset)
+    n = len(train.indices) if train.indices is not None else None
+    rows = []
+    for m in STORE_METHODS:
+        acc = accuracies(ps, m)
+        if acc:
+            mu, sd = mean_std(acc)
+            rows.append({"teacher": LABELS[m], "test accuracy (%)": f"{mu:.2f} ± {sd:.2f}" if len(acc) > 1
+                         else f"{mu:.2f}", "seeds": len(acc),
+                         "stored (MiB)": round(store.bytes_for(None, n) / 2 ** 20, 2) if m == "kd_store" else None})
+    return pd.DataFrame(rows).set_index("teacher")
+
+
+def time_store(ps: PairSetup, store: SparseLogitStore, steps: int = 30, repeats: int = 3) -> pd.DataFrame:
+    """Training images per second of KD with the live teacher and from the store, side by side
+    (alternating rounds of ``steps`` steps, the chapter's student and recipe)."""
+    r = ps.recipe
+    train, _ = load_splits(ps.dataset, r.train_subset, r.test_subset)
+
+    def kd(teacher):
+        student = create_model(ps.student, num_classes=ps.spec.num_classes, seed=0)
+        return KD(student, teacher, r.temperature, r.kd_weight, r.ce_weight)
+
+    builds = {LABELS["kd"]: lambda: kd(ps.teacher.model), LABELS["kd_store"]: lambda: kd(SparseStoredTeacher(store))}
+    augments = {LABELS["kd"]: Augment(crop_padding=r.crop_padding, flip=True), LABELS["kd_store"]: store_augment(r)}
+    return compare_speed(builds, r.student_config(ps.student), train, augments, steps=steps, repeats=repeats)
+
+
+__all__ = ["DEFAULT_SEEDS", "METHODS", "STORE_METHODS", "checks", "store_check", "store_table", "time_store"]

@@ -151,6 +151,43 @@ def record_sparse_logits(teacher: torch.nn.Module, train: Split, augment: Seeded
     return store
 
 
+def open_or_record(teacher: torch.nn.Module, train: Split, augment: SeededAugment, epochs: int, k: int,
+                   path: str | Path) -> tuple[SparseLogitStore, float | None]:
+    """The store at ``path`` if it already covers ``epochs`` of ``train``, else the teacher pass
+    (resumed where it stopped); with the pass's wall time in seconds, or None when nothing was recorded."""
+    import time
+
+    idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
+    try:
+        store = SparseLogitStore(path)
+        if store.complete(epochs, idx) and store.meta["k"] == k and store.meta["augment"] == asdict(augment):
+            return store, None
+    except FileNotFoundError:
+        pass
+    start = time.perf_counter()
+    store = record_sparse_logits(teacher, train, augment, epochs, k, path)
+    return store, time.perf_counter() - start
+
+
+@torch.no_grad()
+def target_agreement(store: SparseLogitStore, teacher: torch.nn.Module, train: Split, epoch: int = 0,
+                     n: int = 1000, k: int | None = None) -> dict:
+    """Stored against live targets on the same replayed views (the first ``n`` training samples of
+    ``epoch``): the largest difference in any class probability, the mean total-variation distance,
+    and how often the top-1 class agrees (%). With K = C the store differs from the live teacher only
+    by float16 rounding; with K < C also by the flattened tail."""
+    augment = SeededAugment(**store.meta["augment"])
+    idx = (torch.arange(len(train.labels)) if train.indices is None else train.indices)[:n]
+    device = next(teacher.parameters()).device
+    teacher.eval()
+    views = augment.apply(train.images[idx].to(device), augment.seeds(epoch, idx.to(device)))
+    live = F.softmax(teacher(normalize(views, train.mean, train.std)).logits.float(), -1).cpu()
+    stored = store.dense(epoch, idx, k)
+    gap = (stored - live).abs()
+    return {"samples": len(idx), "max |Δp|": float(gap.max()), "mean total variation": float(gap.sum(-1).mean() / 2),
+            "top-1 agreement (%)": 100 * float((stored.argmax(-1) == live.argmax(-1)).float().mean())}
+
+
 class SparseStoredTeacher(TeacherStore):
     """A teacher read from a :class:`SparseLogitStore`: the log of each sample's rebuilt target
     distribution, for the epoch the engine sets."""
@@ -186,4 +223,5 @@ class SparseStoredTeacher(TeacherStore):
         return ModelOutput(target.clamp_min(1e-12).log().to(index.device))
 
 
-__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "SparseStoredTeacher"]
+__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "open_or_record", "target_agreement",
+           "SparseStoredTeacher"]

@@ -9,7 +9,10 @@ Methods by name (the CNN chapters and the same-pairs benchmark share them):
 - ``at``: attention transfer, cross-entropy + 1000 × the AT loss;
 - ``ab``: AB initialisation stage, then cross-entropy alone;
 - ``ctkd`` / ``ctkd_instance``: KD at a temperature learned against the student (CTKD), one
-  global temperature / one per sample.
+  global temperature / one per sample;
+- ``kd_store``: ``kd`` with the teacher read from TinyViT's store (its top-``store_k``
+  probabilities on seeded, replayed views, recorded once per teacher, dataset and scale in
+  ``<runs>/stores/``) instead of run at every step.
 
 Every run lives in ``<runs>/pairs/<dataset>/<scale>/<student>/<method>[-from-<teacher>]/seed<k>/``
 (one folder per stage), so a chapter that needs a run another chapter already made reuses it,
@@ -24,9 +27,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .data import Augment, get_spec, normalize
+from .data import Augment, SeededAugment, get_spec, normalize
 from .engine import Split, Trainer, final_metrics, load_model, save_model
 from .errors import ConfigError
+from .logit_store import SparseLogitStore, SparseStoredTeacher, open_or_record
 from .methods import KD, CrossEntropy
 from .methods.ab_distillation import ABInitialization, boundary_agreement
 from .methods.attention_transfer import AttentionTransfer
@@ -38,10 +42,10 @@ from .recipes.cifar import CifarRecipe
 from .recipes.cifar import recipe as cifar_recipe
 from .teachers import Teacher, load_splits
 
-METHODS = ("student", "kd", "fitnet", "fitnet2", "at", "ab", "ctkd", "ctkd_instance")
+METHODS = ("student", "kd", "fitnet", "fitnet2", "at", "ab", "ctkd", "ctkd_instance", "kd_store")
 LABELS = {"student": "student (no teacher)", "kd": "KD", "fitnet": "FitNet (one stage)",
           "fitnet2": "FitNet (two stages)", "at": "AT", "ab": "AB", "ctkd": "KD + CTKD (global)",
-          "ctkd_instance": "KD + CTKD (instance-wise)"}
+          "ctkd_instance": "KD + CTKD (instance-wise)", "kd_store": "KD from the stored top-K logits"}
 
 
 @dataclass
@@ -61,6 +65,24 @@ class PairRun:
 def run_dir(dataset: str, scale: str, student: str, method: str, teacher: str | None, seed: int) -> Path:
     tag = method if method == "student" else f"{method}-from-{teacher}"
     return runs_root() / "pairs" / dataset / scale / student / tag / f"seed{seed}"
+
+
+def store_augment(r: CifarRecipe) -> SeededAugment:
+    """The recipe's crop and flip, drawn per sample from ``store_seed`` so a store's views can be replayed."""
+    return SeededAugment(crop_padding=r.crop_padding, flip=True, seed=r.store_seed)
+
+
+def teacher_store(teacher: Teacher, dataset: str, scale: str, recipe: CifarRecipe | None = None
+                  ) -> tuple[SparseLogitStore, float | None]:
+    """The teacher's top-K store for the recipe's student epochs (recorded once, then reopened; an
+    interrupted pass resumes), and the pass's wall time when this call recorded it."""
+    r = recipe or cifar_recipe(scale)
+    k = min(r.store_k, get_spec(dataset).num_classes)
+    augment = store_augment(r)
+    path = (runs_root() / "stores" / dataset / scale
+            / f"{teacher.info['model']}-views{augment.seed}-e{r.student_epochs}-k{k}")
+    train, _ = load_splits(dataset, r.train_subset, r.test_subset)
+    return open_or_record(teacher.model, train, augment, r.student_epochs, k, path)
 
 
 def probe_batch(test: Split, n: int = 256) -> torch.Tensor:
@@ -90,8 +112,8 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
     config = r.student_config(student_name, seed)
     probe_x = probe_batch(test)
 
-    def fit(distiller, cfg, stage: str, probes=None) -> list[dict]:
-        return Trainer(cfg, folder / stage, verbose=verbose).fit(distiller, train, test, augment=augment,
+    def fit(distiller, cfg, stage: str, probes=None, views=augment) -> list[dict]:
+        return Trainer(cfg, folder / stage, verbose=verbose).fit(distiller, train, test, augment=views,
                                                                  probes=probes)
 
     stages: dict[str, list[dict]] = {}
@@ -119,6 +141,10 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
         probes = {"temperature": lambda d: _temperatures(ctkd, probe_x).mean(),
                   "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False)}
         stages["train"] = fit(ctkd, config, "train", probes)
+    elif method == "kd_store":  # TinyViT's store (Section 3.1) under Hinton KD: no teacher forward while training
+        store, _ = teacher_store(teacher, dataset, scale, r)
+        stages["train"] = fit(KD(student, SparseStoredTeacher(store), r.temperature, r.kd_weight, r.ce_weight),
+                              config, "train", views=store_augment(r))
     history = stages["train"]
     save_model(student, folder / "student.pt", method=method, teacher=t_name, dataset=dataset, scale=scale,
                seed=seed, test_accuracy=final_metrics(history)["test_accuracy"])
@@ -166,4 +192,4 @@ def load_student(dataset: str, scale: str, student: str, method: str, teacher: s
 
 
 __all__ = ["METHODS", "LABELS", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement",
-           "temperatures"]
+           "temperatures", "store_augment", "teacher_store"]

@@ -5,20 +5,18 @@ training speed of both, side by side; the claims, and the ImageNet numbers as no
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from .bench.timing import StepClock
+from .bench.timing import compare_speed
 from .checks import Check, check_claim, check_equivalence, not_measured
 from .checks.published import TINYVIT_IMAGENET
 from .data import DatasetSpec, SeededAugment, choose_dataset, get_spec
 from .engine import Split, Trainer, final_metrics, is_main_process
 from .errors import ConfigError
-from .logit_store import SparseLogitStore, SparseStoredTeacher, record_sparse_logits
+from .logit_store import SparseLogitStore, SparseStoredTeacher, open_or_record
 from .methods import KD
 from .models import create_model
 from .paths import runs_root
@@ -51,7 +49,7 @@ class TinyVitSetup:
     @property
     def setting(self) -> dict:
         return {"dataset": self.spec.comparable_to or self.dataset, "recipe": f"kdrepro-{self.scale}",
-                "comparison": "same student, teacher, views and recipe"}
+                "comparison": "same student, teacher, data and recipe"}
 
     def describe(self) -> str:
         r = self.recipe
@@ -80,18 +78,8 @@ def _root(ts: TinyVitSetup) -> Path:
 def record_store(ts: TinyVitSetup) -> SparseLogitStore:
     """The teacher pass (once; reopened when already complete): top-``max(ks)`` of every view."""
     path = _root(ts) / f"store-{ts.recipe.teacher}-k{max(ts.ks)}"
-    train = ts.splits[0]
-    idx = train.indices if train.indices is not None else torch.arange(len(train.labels))
-    try:
-        store = SparseLogitStore(path)
-        if store.complete(ts.recipe.epochs, idx):
-            ts.store = store
-            return store
-    except FileNotFoundError:
-        pass
-    start = time.perf_counter()
-    ts.store = record_sparse_logits(ts.teacher.model, train, ts.augment, ts.recipe.epochs, max(ts.ks), path)
-    ts.store_seconds = time.perf_counter() - start
+    ts.store, seconds = open_or_record(ts.teacher.model, ts.splits[0], ts.augment, ts.recipe.epochs, max(ts.ks), path)
+    ts.store_seconds = seconds if seconds is not None else ts.store_seconds
     return ts.store
 
 
@@ -155,24 +143,9 @@ def time_sources(ts: TinyVitSetup) -> pd.DataFrame:
     side (alternating, ``timing_repeats`` times) on the same batches; the store's teacher pass is
     paid once before and is not in these numbers."""
     r = ts.recipe
-    speeds: dict[str, list[float]] = {"live teacher": [], f"store, top-{max(ts.ks)}": []}
-    for _ in range(r.timing_repeats):
-        for k in (None, max(ts.ks)):
-            box = {}
-
-            def tick(event, state, trainer):
-                if event == "step":
-                    box.setdefault("clock", StepClock(trainer.device, 2, r.timing_steps)).tick()
-
-            config = r.config(0).replace(epochs=1, max_steps_per_epoch=2 + r.timing_steps)
-            Trainer(config, verbose=False, progress=False, callbacks=[tick]).fit(_distiller(ts, 0, k), ts.splits[0],
-                                                                              augment=ts.augment)
-            speeds[source_name(k)].append(box["clock"].images_per_s(r.batch_size))
-    rows = [{"teacher": name, "images/s (median)": round(sorted(v)[len(v) // 2], 1),
-             "repeats": ", ".join(f"{x:.1f}" for x in v)} for name, v in speeds.items()]
-    table = pd.DataFrame(rows).set_index("teacher")
-    table["speed-up"] = (table["images/s (median)"] / table["images/s (median)"].iloc[0]).round(2)
-    return table
+    builds = {source_name(k): (lambda k=k: _distiller(ts, 0, k)) for k in (None, max(ts.ks))}
+    return compare_speed(builds, r.config(0), ts.splits[0], dict.fromkeys(builds, ts.augment),
+                         steps=r.timing_steps, repeats=r.timing_repeats)
 
 
 def checks(ts: TinyVitSetup, timing: pd.DataFrame) -> list[Check]:

@@ -11,7 +11,8 @@ from conftest import HELPERS
 from kdrepro.data import Augment, BatchLoader, SeededAugment, sample_seeds
 from kdrepro.engine import Trainer, TrainConfig
 from kdrepro.errors import ConfigError
-from kdrepro.logit_store import SparseLogitStore, SparseStoredTeacher, dense_target, record_sparse_logits
+from kdrepro.logit_store import (SparseLogitStore, SparseStoredTeacher, dense_target, open_or_record,
+                                 record_sparse_logits, target_agreement)
 from kdrepro.methods import KD
 from kdrepro.models import create_model
 
@@ -72,6 +73,24 @@ def test_stored_targets_equal_the_live_teachers_on_the_replayed_views(tmp_path):
         target = stored.lookup(batch.index).logits.exp()
         torch.testing.assert_close(target.gather(1, cls_live), top_live, atol=1e-3, rtol=1e-3)  # float16 values
         assert target.sum(-1).sub(1).abs().max() < 1e-3
+
+
+def test_the_agreement_report_measures_what_the_top_k_keeps(tmp_path):
+    data = synthetic(64, 0, channels=3)
+    augment = SeededAugment(crop_padding=2, flip=True, seed=1)
+    teacher = _teacher()
+    store, seconds = open_or_record(teacher, data, augment, 2, 4, tmp_path / "store")  # K = C: all classes
+    assert seconds is not None and seconds > 0
+    full = target_agreement(store, teacher, data, epoch=1, n=50)
+    assert full["samples"] == 50 and full["top-1 agreement (%)"] == 100.0
+    assert full["max |Δp|"] < 2e-3  # float16 rounding only
+    top1 = target_agreement(store, teacher, data, epoch=1, n=50, k=1)
+    assert top1["mean total variation"] > 10 * full["mean total variation"]  # the flattened tail differs
+    again, seconds = open_or_record(teacher, data, augment, 2, 4, tmp_path / "store")
+    assert seconds is None and again.meta == store.meta  # reopened, not recorded again
+    store.written[1, :5] = 0  # an interrupted pass: the missing rows are recorded, the rest kept
+    _, seconds = open_or_record(teacher, data, augment, 2, 4, tmp_path / "store")
+    assert seconds is not None and SparseLogitStore(tmp_path / "store").complete(2, torch.arange(64))
 
 
 def test_two_processes_write_their_own_rows_of_one_store(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ import kdrepro.teachers as teachers
 from kdrepro.cli import main
 from kdrepro.errors import ConfigError
 from kdrepro.pairs import METHODS, run_dir, train_pair
+from kdrepro.paths import runs_root
 
 
 @pytest.fixture
@@ -53,6 +54,8 @@ def test_every_method_trains_saves_and_reloads_without_training_again(fake_cifar
         again = train_pair(method, "resnet8", None if method == "student" else teacher, "cifar10", "smoke",
                            verbose=False)
         assert again.history == run.history  # reloaded from the finished checkpoint, not retrained
+    stores = list((runs_root() / "stores").rglob("store.json"))
+    assert len(stores) == 1 and "resnet14-views0-e1-k10" in str(stores[0])  # kd_store's teacher pass, kept for reuse
     ab = train_pair("ab", "resnet8", teacher, "cifar10", "smoke", verbose=False)
     assert set(ab.stages) == {"init", "train"}
     assert all("probe_boundary_agreement" in r for h in ab.stages.values() for r in h)

@@ -67,7 +67,7 @@ def test_tinyvit_5m_has_the_papers_size_and_takes_32_pixel_images():
 
 
 def test_equivalence_verdicts():
-    setting = {"dataset": "cifar10", "comparison": "same student, teacher, views and recipe"}
+    setting = {"dataset": "cifar10", "comparison": "same student, teacher, data and recipe"}
     kw = dict(scale="medium", setting=setting)
     key = "wu2022/claim/store_matches_live"
     assert check_equivalence(key, [70.0, 70.4], [70.1, 70.5], **kw).verdict == "pass"

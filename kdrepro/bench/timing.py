@@ -36,3 +36,34 @@ class StepClock:
         if self.stop is None:
             raise RuntimeError(f"the clock saw {self.done} of {self.warmup + self.steps} steps")
         return self.steps * batch_size / (self.stop - self.start)
+
+
+def compare_speed(distillers: dict, config, train, augments: dict, *, steps: int = 20, repeats: int = 3,
+                  warmup: int = 2):
+    """Training images per second of each named distiller, measured side by side: the runs alternate
+    (``repeats`` rounds), each for ``warmup`` + ``steps`` steps of one epoch of ``config``, on
+    ``train`` with its own augmentation from ``augments``. ``distillers`` maps a name to a function
+    that builds a fresh distiller. The first name is the reference of the speed-up column."""
+    import pandas as pd
+
+    from ..engine import Trainer
+
+    speeds: dict[str, list[float]] = {name: [] for name in distillers}
+    cfg = config.replace(epochs=1, max_steps_per_epoch=warmup + steps)
+    for _ in range(repeats):
+        for name, build in distillers.items():
+            clocks: list[StepClock] = []
+
+            def tick(event, state, trainer, clocks=clocks):
+                if event == "step":
+                    if not clocks:
+                        clocks.append(StepClock(trainer.device, warmup, steps))
+                    clocks[0].tick()
+
+            Trainer(cfg, verbose=False, progress=False, callbacks=[tick]).fit(build(), train, augment=augments[name])
+            speeds[name].append(clocks[0].images_per_s(cfg.batch_size))
+    rows = [{"teacher": name, "images/s (median)": round(sorted(v)[len(v) // 2], 1),
+             "repeats": ", ".join(f"{x:.1f}" for x in v)} for name, v in speeds.items()]
+    table = pd.DataFrame(rows).set_index("teacher")
+    table["speed-up"] = (table["images/s (median)"] / table["images/s (median)"].iloc[0]).round(2)
+    return table

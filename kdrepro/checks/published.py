@@ -413,7 +413,7 @@ def _tinyvit_entries() -> list[Published]:
     return out
 
 
-_SAME_STORE = {"dataset": "any", "comparison": "same student, teacher, views and recipe"}
+_SAME_STORE = {"dataset": "any", "comparison": "same student, teacher, data and recipe"}
 _TINYVIT_CLAIMS = (
     Published("wu2022/claim/store_matches_live", "wu2022tinyvit",
               "A student trained from the stored teacher logits matches one trained with the live teacher", None,

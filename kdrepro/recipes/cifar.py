@@ -53,6 +53,8 @@ class CifarRecipe:
     at_weight: float = 1000.0
     ab_margin: float = 1.0
     crop_padding: int = 4
+    store_k: int = 10  # kd_store: the teacher's top-K kept (TinyViT's K on ImageNet; all of CIFAR-10's classes)
+    store_seed: int = 0  # kd_store: the seed of the replayed views, shared by every student of the store
 
     def teacher_config(self, seed: int = 0) -> TrainConfig:
         return step_config(self.teacher_epochs, seed=seed, max_steps_per_epoch=self.max_steps_per_epoch)
