@@ -23,8 +23,8 @@ STORE_METHODS = ("kd", "kd_store")  # the live teacher against the stored one
 
 
 def checks(ps: PairSetup) -> list[Check]:
-    """The claims (each CTKD variant against KD, with the spread), the README's numbers for the pair
-    trained, and "not measured" for every other pair (and ImageNet)."""
+    """The claims (each CTKD variant against KD, with the spread; KD from the store against live KD),
+    the README's numbers for the pair trained, and "not measured" for every other pair (and ImageNet)."""
     out = []
     kd = accuracies(ps, "kd")
     for method, key in (("ctkd", "li2023/claim/ctkd_beats_kd"), ("ctkd_instance", "li2023/claim/instance_ctkd_beats_kd")):
@@ -35,6 +35,7 @@ def checks(ps: PairSetup) -> list[Check]:
                                                 "KD")))
         else:
             out.append(not_measured(key, f"{method} was not trained in this run"))
+    out.append(store_check(ps))
     t, s = ps.teacher_name, ps.student
     setting = {**ps.setting, "teacher": t, "student": s}
     if is_published(f"li2023/cifar100/kd/{t}-{s}") and kd and accuracies(ps, "ctkd"):

@@ -116,3 +116,35 @@ def test_instance_wise_temperature_does_not_train_the_student_through_its_inputs
     (grad,) = torch.autograd.grad(tau.sum(), s, allow_unused=True)
     assert grad is None  # the MLP reads detached logits
     assert sum(p.numel() for p in method.temperature.parameters()) == (8 * 256 + 256) + (256 + 1)
+
+
+def _pair_setup(accuracies: dict[str, list[float]], scale: str = "medium"):
+    from types import SimpleNamespace
+
+    from kdrepro.cifar_chapter import PairSetup
+    from kdrepro.data import get_spec
+    from kdrepro.pairs import PairRun
+    from kdrepro.recipes.cifar import recipe
+
+    runs = {(m, seed): PairRun(m, None, [{"test_accuracy": acc}]) for m, values in accuracies.items()
+            for seed, acc in enumerate(values)}
+    teacher = SimpleNamespace(info={"model": "resnet20"}, accuracy=79.5)
+    return PairSetup(scale, recipe(scale), "cifar10-jpeg75", get_spec("cifar10-jpeg75"), teacher, "resnet8",
+                     (0, 1), runs=runs)
+
+
+def test_the_chapter_judges_the_store_against_live_kd_with_the_seeds_spread():
+    from kdrepro.ctkd_chapter import checks
+
+    def verdict(acc):
+        return next(c for c in checks(_pair_setup(acc)) if c.key == "wu2022/claim/store_matches_live")
+
+    live = [74.0, 74.4]
+    assert verdict({"kd": live, "kd_store": [74.1, 74.3]}).verdict == "pass"
+    assert verdict({"kd": live, "kd_store": [72.0, 72.2]}).verdict == "fail"
+    assert verdict({"kd": live[:1], "kd_store": [74.1]}).verdict == "inconclusive"  # one run each
+    missing = verdict({"kd": live})
+    assert missing.verdict == "not comparable" and "not trained" in missing.reason
+    smoke = next(c for c in checks(_pair_setup({"kd": live, "kd_store": live}, "smoke"))
+                 if c.key == "wu2022/claim/store_matches_live")
+    assert smoke.verdict == "not comparable"
