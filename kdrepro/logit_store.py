@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .methods import TeacherStore
 from .models import ModelOutput
 
 META = "store.json"
+PASS = "pass.json"  # the teacher pass's wall time
 
 
 class SparseLogitStore:
@@ -166,7 +168,16 @@ def open_or_record(teacher: torch.nn.Module, train: Split, augment: SeededAugmen
         pass
     start = time.perf_counter()
     store = record_sparse_logits(teacher, train, augment, epochs, k, path)
-    return store, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if is_main_process():  # kept beside the store, so a chapter that reopens it can still say what it cost
+        write_json(Path(path) / PASS, {"seconds": round(seconds, 1), "processes": int(os.environ.get("WORLD_SIZE", "1"))})
+    return store, seconds
+
+
+def pass_seconds(store: SparseLogitStore) -> float | None:
+    """The wall time of the teacher pass that recorded ``store`` (None if it was not timed)."""
+    path = store.path / PASS
+    return json.loads(path.read_text())["seconds"] if path.is_file() else None
 
 
 @torch.no_grad()
@@ -223,5 +234,5 @@ class SparseStoredTeacher(TeacherStore):
         return ModelOutput(target.clamp_min(1e-12).log().to(index.device))
 
 
-__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "open_or_record", "target_agreement",
+__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "open_or_record", "pass_seconds", "target_agreement",
            "SparseStoredTeacher"]

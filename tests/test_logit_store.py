@@ -11,7 +11,7 @@ from conftest import HELPERS
 from kdrepro.data import Augment, BatchLoader, SeededAugment, sample_seeds
 from kdrepro.engine import Trainer, TrainConfig
 from kdrepro.errors import ConfigError
-from kdrepro.logit_store import (SparseLogitStore, SparseStoredTeacher, dense_target, open_or_record,
+from kdrepro.logit_store import (SparseLogitStore, SparseStoredTeacher, dense_target, open_or_record, pass_seconds,
                                  record_sparse_logits, target_agreement)
 from kdrepro.methods import KD
 from kdrepro.models import create_model
@@ -88,6 +88,7 @@ def test_the_agreement_report_measures_what_the_top_k_keeps(tmp_path):
     assert top1["mean total variation"] > 10 * full["mean total variation"]  # the flattened tail differs
     again, seconds = open_or_record(teacher, data, augment, 2, 4, tmp_path / "store")
     assert seconds is None and again.meta == store.meta  # reopened, not recorded again
+    assert pass_seconds(again) > 0  # the first pass's time, kept beside the store
     store.written[1, :5] = 0  # an interrupted pass: the missing rows are recorded, the rest kept
     _, seconds = open_or_record(teacher, data, augment, 2, 4, tmp_path / "store")
     assert seconds is not None and SparseLogitStore(tmp_path / "store").complete(2, torch.arange(64))
