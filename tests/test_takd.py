@@ -83,6 +83,15 @@ def test_the_chapter_runs_and_judges_nothing_at_smoke_scale(fake_cifar):
     assert list(tc.gap_table(ts).index) == list(ts.recipe.gap_teachers)
 
 
+def test_a_lossy_copy_shows_its_numbers_beside_table_1_without_judging_them(fake_cifar):
+    ts = takd.setup("smoke", "cifar10-jpeg75", teacher="plain10", assistants=["plain4"])  # the paper's chain
+    tc.run(ts)
+    row = {c.key: c for c in tc.checks(ts)}
+    takd_row, other = row["mirzadeh2020/cifar10/plain/takd"], row["mirzadeh2020/cifar100/plain/takd"]
+    assert isinstance(takd_row.measured, float) and takd_row.verdict == "not comparable"  # measured, shown
+    assert other.measured is None and "not trained" in other.reason  # another dataset: only listed
+
+
 def test_resnets_get_the_schedule_the_authors_meant_not_their_bug():
     config = recipe("full").config("resnet8")
     assert config.lr == 0.1 and config.milestones == [100, 150]
