@@ -83,3 +83,28 @@ def test_publishing_a_bench_puts_it_on_the_performance_page(tmp_path):
     assert (book / "figures" / "performance-cpu.svg").is_file()
     assert "Not measured, because kdrepro does not have them yet: GPU: eager against" in page
     assert "book/performance" in toc_text(book)
+
+
+def test_compare_speed_times_each_distiller_side_by_side_whatever_its_schedule():
+    from kdrepro.bench.timing import compare_speed
+    from kdrepro.data import Augment
+    from kdrepro.engine import TrainConfig
+    from kdrepro.methods import KD, CrossEntropy
+    from kdrepro.models import create_model
+
+    built = []
+
+    def student():
+        built.append(1)
+        return CrossEntropy(create_model("resnet8", num_classes=100, seed=0))
+
+    def kd():
+        return KD(create_model("resnet8", num_classes=100, seed=0), create_model("resnet8", num_classes=100, seed=1))
+
+    # a 20-epoch recipe with 3 warm-up epochs: the timing runs one epoch of a few steps all the same
+    config = TrainConfig(epochs=20, batch_size=8, lr=0.01, schedule="cosine", warmup_epochs=3.0)
+    table = compare_speed({"alone": student, "kd": kd}, config, synthetic_split(64), dict.fromkeys(("alone", "kd"),
+                          Augment(crop_padding=2, flip=True)), steps=2, repeats=2, warmup=1)
+    assert list(table.index) == ["alone", "kd"] and len(built) == 2  # a fresh distiller for every round
+    assert table.loc["alone", "speed-up"] == 1.0 and (table["images/s (median)"] > 0).all()
+    assert all(len(r.split(", ")) == 2 for r in table["repeats"])

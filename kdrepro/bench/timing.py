@@ -49,7 +49,7 @@ def compare_speed(distillers: dict, config, train, augments: dict, *, steps: int
     from ..engine import Trainer
 
     speeds: dict[str, list[float]] = {name: [] for name in distillers}
-    cfg = config.replace(epochs=1, max_steps_per_epoch=warmup + steps)
+    cfg = config.replace(epochs=1, warmup_epochs=min(config.warmup_epochs, 1.0), max_steps_per_epoch=warmup + steps)
     for _ in range(repeats):
         for name, build in distillers.items():
             clocks: list[StepClock] = []
