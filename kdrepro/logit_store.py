@@ -170,7 +170,7 @@ def open_or_record(teacher: torch.nn.Module, train: Split, augment: SeededAugmen
     store = record_sparse_logits(teacher, train, augment, epochs, k, path)
     seconds = time.perf_counter() - start
     if is_main_process():  # kept beside the store, so a chapter that reopens it can still say what it cost
-        write_json(Path(path) / PASS, {"seconds": round(seconds, 1), "processes": int(os.environ.get("WORLD_SIZE", "1"))})
+        write_json(Path(path) / PASS, {"seconds": round(seconds, 3), "processes": int(os.environ.get("WORLD_SIZE", "1"))})
     return store, seconds
 
 
