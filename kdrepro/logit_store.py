@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -157,8 +158,6 @@ def open_or_record(teacher: torch.nn.Module, train: Split, augment: SeededAugmen
                    path: str | Path) -> tuple[SparseLogitStore, float | None]:
     """The store at ``path`` if it already covers ``epochs`` of ``train``, else the teacher pass
     (resumed where it stopped); with the pass's wall time in seconds, or None when nothing was recorded."""
-    import time
-
     idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
     try:
         store = SparseLogitStore(path)

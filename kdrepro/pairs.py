@@ -72,16 +72,18 @@ def store_augment(r: CifarRecipe) -> SeededAugment:
     return SeededAugment(crop_padding=r.crop_padding, flip=True, seed=r.store_seed)
 
 
-def teacher_store(teacher: Teacher, dataset: str, scale: str, recipe: CifarRecipe | None = None
-                  ) -> tuple[SparseLogitStore, float | None]:
+def teacher_store(teacher: Teacher, dataset: str, scale: str, recipe: CifarRecipe | None = None,
+                  train: Split | None = None) -> tuple[SparseLogitStore, float | None]:
     """The teacher's top-K store for the recipe's student epochs (recorded once, then reopened; an
-    interrupted pass resumes), and the pass's wall time when this call recorded it."""
+    interrupted pass resumes), and the pass's wall time when this call recorded it. ``train``: the
+    recipe's training split, when the caller has it loaded already."""
     r = recipe or cifar_recipe(scale)
     k = min(r.store_k, get_spec(dataset).num_classes)
     augment = store_augment(r)
     path = (runs_root() / "stores" / dataset / scale
             / f"{teacher.info['model']}-views{augment.seed}-e{r.student_epochs}-k{k}")
-    train, _ = load_splits(dataset, r.train_subset, r.test_subset)
+    if train is None:
+        train, _ = load_splits(dataset, r.train_subset, r.test_subset)
     return open_or_record(teacher.model, train, augment, r.student_epochs, k, path)
 
 
@@ -142,7 +144,7 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
                   "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False)}
         stages["train"] = fit(ctkd, config, "train", probes)
     elif method == "kd_store":  # TinyViT's store (Section 3.1) under Hinton KD: no teacher forward while training
-        store, _ = teacher_store(teacher, dataset, scale, r)
+        store, _ = teacher_store(teacher, dataset, scale, r, train)
         stages["train"] = fit(KD(student, SparseStoredTeacher(store), r.temperature, r.kd_weight, r.ce_weight),
                               config, "train", views=store_augment(r))
     history = stages["train"]
