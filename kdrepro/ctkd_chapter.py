@@ -76,7 +76,7 @@ def store_table(ps: PairSetup, store: SparseLogitStore) -> pd.DataFrame:
             mu, sd = mean_std(acc)
             rows.append({"teacher": LABELS[m], "test accuracy (%)": f"{mu:.2f} ± {sd:.2f}" if len(acc) > 1
                          else f"{mu:.2f}", "seeds": len(acc),
-                         "stored (MiB)": round(store.bytes_for(None, n) / 2 ** 20, 2) if m == "kd_store" else None})
+                         "stored (MiB)": f"{store.bytes_for(None, n) / 2 ** 20:.2f}" if m == "kd_store" else "—"})
     return pd.DataFrame(rows).set_index("teacher")
 
 
