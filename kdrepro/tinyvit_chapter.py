@@ -16,7 +16,7 @@ from .checks.published import TINYVIT_IMAGENET
 from .data import DatasetSpec, SeededAugment, choose_dataset, get_spec
 from .engine import Split, Trainer, final_metrics, is_main_process
 from .errors import ConfigError
-from .logit_store import SparseLogitStore, SparseStoredTeacher, open_or_record
+from .logit_store import SparseLogitStore, SparseStoredTeacher, open_or_record, pass_seconds
 from .methods import KD
 from .models import create_model
 from .paths import runs_root
@@ -34,12 +34,16 @@ class TinyVitSetup:
     teacher: Teacher
     splits: tuple[Split, Split]
     store: SparseLogitStore | None = None
-    store_seconds: float | None = None  # the teacher pass's wall time (when this session recorded it)
     runs: dict[tuple[str, int], tuple[list[dict], Path]] = field(default_factory=dict)
 
     @property
     def ks(self) -> tuple[int, ...]:
         return self.recipe.ks(self.spec.num_classes)
+
+    @property
+    def store_seconds(self) -> float | None:
+        """The teacher pass's wall time, kept beside the store (whichever run recorded it)."""
+        return None if self.store is None else pass_seconds(self.store)
 
     @property
     def augment(self) -> SeededAugment:
@@ -78,8 +82,7 @@ def _root(ts: TinyVitSetup) -> Path:
 def record_store(ts: TinyVitSetup) -> SparseLogitStore:
     """The teacher pass (once; reopened when already complete): top-``max(ks)`` of every view."""
     path = _root(ts) / f"store-{ts.recipe.teacher}-k{max(ts.ks)}"
-    ts.store, seconds = open_or_record(ts.teacher.model, ts.splits[0], ts.augment, ts.recipe.epochs, max(ts.ks), path)
-    ts.store_seconds = seconds if seconds is not None else ts.store_seconds
+    ts.store, _ = open_or_record(ts.teacher.model, ts.splits[0], ts.augment, ts.recipe.epochs, max(ts.ks), path)
     return ts.store
 
 
