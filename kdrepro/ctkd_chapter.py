@@ -11,11 +11,11 @@ from .checks import Check, check, check_equivalence, check_improvement, is_publi
 from .checks.published import CTKD_IMAGENET, CTKD_README
 from .cifar_chapter import PairSetup, accuracies, mean_std
 from .data import Augment
+from .engine import Split
 from .logit_store import SparseLogitStore, SparseStoredTeacher
 from .methods import KD
 from .models import create_model
 from .pairs import LABELS, store_augment
-from .teachers import load_splits
 
 DEFAULT_SEEDS = {"smoke": (0,), "medium": (0, 1), "full": (0, 1, 2)}
 METHODS = ("kd", "ctkd", "ctkd_instance")
@@ -65,9 +65,9 @@ def store_check(ps: PairSetup) -> Check:
                              names=("KD from the store", "KD from the live teacher"))
 
 
-def store_table(ps: PairSetup, store: SparseLogitStore) -> pd.DataFrame:
-    """KD from the live teacher beside KD from the store: accuracy over seeds and the store's size."""
-    train, _ = load_splits(ps.dataset, ps.recipe.train_subset, ps.recipe.test_subset)
+def store_table(ps: PairSetup, store: SparseLogitStore, train: Split) -> pd.DataFrame:
+    """KD from the live teacher beside KD from the store: accuracy over seeds and the size of the
+    store's rows for ``train`` (the chapter's training split)."""
     n = len(train.indices) if train.indices is not None else None
     rows = []
     for m in STORE_METHODS:
@@ -80,11 +80,11 @@ def store_table(ps: PairSetup, store: SparseLogitStore) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("teacher")
 
 
-def time_store(ps: PairSetup, store: SparseLogitStore, steps: int = 30, repeats: int = 3) -> pd.DataFrame:
+def time_store(ps: PairSetup, store: SparseLogitStore, train: Split, steps: int = 30, repeats: int = 3
+               ) -> pd.DataFrame:
     """Training images per second of KD with the live teacher and from the store, side by side
-    (alternating rounds of ``steps`` steps, the chapter's student and recipe)."""
+    (alternating rounds of ``steps`` steps on ``train``, the chapter's student and recipe)."""
     r = ps.recipe
-    train, _ = load_splits(ps.dataset, r.train_subset, r.test_subset)
 
     def kd(teacher):
         student = create_model(ps.student, num_classes=ps.spec.num_classes, seed=0)
