@@ -180,3 +180,21 @@ def test_two_processes_train_in_step(tmp_path, method):
     if method == "dino":
         assert "train_accuracy" not in r0["history"][-1]  # no classifier: no training accuracy
     assert "marked ready twice" not in proc.stderr
+
+
+@pytest.mark.parametrize("last, verdict", [(35.0, "pass"), (28.1, "inconclusive"), (26.5, "fail"), (15.0, "fail")])
+def test_knn_claim_counts_a_rise_only_beyond_the_test_sets_sampling_noise(last, verdict):
+    from kdrepro.data import get_spec
+    from kdrepro.dino_chapter import DinoSetup, checks, knn_noise
+    from kdrepro.engine import Split
+    from kdrepro.recipes.dino import recipe
+
+    test = Split(torch.zeros(5000, 3, 2, 2, dtype=torch.uint8), torch.zeros(5000, dtype=torch.long), (0.5,) * 3,
+                 (0.25,) * 3)
+    history = [{"epoch": 1, "probe_knn": 27.2, "probe_teacher_entropy": 5.0, "probe_kl": 0.1},
+               {"epoch": 2, "probe_knn": last, "probe_teacher_entropy": 5.0, "probe_kl": 0.1}]
+    ds = DinoSetup("medium", recipe("medium"), "cifar10-jpeg75", get_spec("cifar10-jpeg75"), (test, test), test,
+                   runs={"dino": (None, history, None)})
+    knn = next(c for c in checks(ds, initial=27.0) if c.key == "caron2021/claim/knn_above_chance")
+    assert knn.verdict == verdict
+    assert 1.7 < knn_noise(28.1, 5000) < 1.9  # 2 · 100 · sqrt(2 · 0.281 · 0.719 / 5000)

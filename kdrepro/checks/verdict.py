@@ -68,11 +68,17 @@ def check(key: str, measured: float, *, scale: str, setting: dict) -> Check:
                  p.source, dict(p.setting))
 
 
-def check_claim(key: str, holds: bool, evidence: str, *, scale: str, setting: dict) -> Check:
-    """A qualitative claim: pass when our measurement shows it (``evidence`` says what we saw)."""
+def check_claim(key: str, holds: bool, evidence: str, *, scale: str, setting: dict, undecided: str = "") -> Check:
+    """A qualitative claim: pass when our measurement shows it (``evidence`` says what we saw);
+    *inconclusive* when ``undecided`` says why the measurement cannot tell (e.g. within its noise)."""
     p = get_published(key)
     reason = _comparability(p, scale, setting)
-    verdict = NOT_COMPARABLE if reason else (PASS if holds else FAIL)
+    if reason:
+        verdict = NOT_COMPARABLE
+    elif undecided:
+        verdict, reason = INCONCLUSIVE, undecided
+    else:
+        verdict = PASS if holds else FAIL
     return Check(key, p.claim, "holds", evidence, p.unit, "—", None, verdict, reason, p.source, dict(p.setting))
 
 
