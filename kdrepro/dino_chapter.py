@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .checks import Check, check_claim, not_measured
+from .checks import Check, check_claim, not_measured, sampling_noise
 from .checks.published import DINO_ENTRIES
 from .data import DatasetSpec, choose_dataset, get_spec
 from .engine import Split, Trainer, final_metrics, is_main_process
@@ -158,13 +158,6 @@ def final_table(ds: DinoSetup, linear_epochs: int = 100) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("variant")
 
 
-def knn_noise(accuracy: float, n: int) -> float:
-    """Two standard errors (in points) of the difference of two accuracies near ``accuracy`` % on
-    ``n`` test images: a smaller change of the k-NN accuracy may be sampling noise."""
-    p = min(max(accuracy / 100, 0.0), 1.0)
-    return 2 * 100 * (2 * p * (1 - p) / n) ** 0.5
-
-
 def checks(ds: DinoSetup, initial: float) -> list[Check]:
     """The three claims on our runs (``initial``: the untrained network's k-NN accuracy); the
     published numbers (ImageNet, solo-learn CIFAR) as not comparable."""
@@ -174,7 +167,7 @@ def checks(ds: DinoSetup, initial: float) -> list[Check]:
     if "dino" in ds.runs:
         h = ds.runs["dino"][1]
         first, last = h[0]["probe_knn"], h[-1]["probe_knn"]
-        noise = knn_noise(last, len(split_labels(ds.splits[1])))
+        noise = sampling_noise(last, initial, len(split_labels(ds.splits[1])))
         rise = last - initial
         undecided = "" if rise <= 0 or rise > noise or last <= 2 * chance else \
             f"the rise over the untrained network ({rise:+.2f}) is within the test set's sampling noise ({noise:.2f})"

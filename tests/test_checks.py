@@ -82,6 +82,11 @@ def test_an_improvement_is_judged_against_the_spread_of_the_seeds():
     one_seed = check_improvement(key, [74.1], [74.0], scale="medium", setting=setting)
     assert one_seed.verdict == "pass" and "not measured" in one_seed.measured
     assert check_improvement(key, [74.1], [74.0], scale="smoke", setting=setting).verdict == "not comparable"
+    # one seed per side with the test set's size: its sampling noise (2 SE ≈ 1.24 points here) decides
+    noisy = check_improvement(key, [74.1], [74.0], scale="medium", setting=setting, test_images=10_000)
+    assert noisy.verdict == INCONCLUSIVE and "sampling noise" in noisy.reason
+    assert check_improvement(key, [76.0], [74.0], scale="medium", setting=setting, test_images=10_000).verdict == "pass"
+    assert check_improvement(key, [72.0], [74.0], scale="medium", setting=setting, test_images=10_000).verdict == "fail"
 
 
 def test_inconclusive_checks_make_a_chapter_partly_reproduced_never_reproduced():

@@ -185,7 +185,8 @@ def test_two_processes_train_in_step(tmp_path, method):
 @pytest.mark.parametrize("last, verdict", [(35.0, "pass"), (28.1, "inconclusive"), (26.5, "fail"), (15.0, "fail")])
 def test_knn_claim_counts_a_rise_only_beyond_the_test_sets_sampling_noise(last, verdict):
     from kdrepro.data import get_spec
-    from kdrepro.dino_chapter import DinoSetup, checks, knn_noise
+    from kdrepro.checks import sampling_noise
+    from kdrepro.dino_chapter import DinoSetup, checks
     from kdrepro.engine import Split
     from kdrepro.recipes.dino import recipe
 
@@ -197,4 +198,4 @@ def test_knn_claim_counts_a_rise_only_beyond_the_test_sets_sampling_noise(last, 
                    runs={"dino": (None, history, None)})
     knn = next(c for c in checks(ds, initial=27.0) if c.key == "caron2021/claim/knn_above_chance")
     assert knn.verdict == verdict
-    assert 1.7 < knn_noise(28.1, 5000) < 1.9  # 2 · 100 · sqrt(2 · 0.281 · 0.719 / 5000)
+    assert 1.7 < sampling_noise(28.1, 28.1, 5000) < 1.9  # 2 · 100 · sqrt(2 · 0.281 · 0.719 / 5000)

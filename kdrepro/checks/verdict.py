@@ -82,12 +82,21 @@ def check_claim(key: str, holds: bool, evidence: str, *, scale: str, setting: di
     return Check(key, p.claim, "holds", evidence, p.unit, "—", None, verdict, reason, p.source, dict(p.setting))
 
 
+def sampling_noise(a: float, b: float, n: int) -> float:
+    """Two standard errors (in points) of the difference of two accuracies ``a`` and ``b`` (%), each
+    measured on ``n`` test images: a smaller difference between two single runs may be sampling noise."""
+    pa, pb = (min(max(v / 100, 0.0), 1.0) for v in (a, b))
+    return 200 * ((pa * (1 - pa) + pb * (1 - pb)) / n) ** 0.5
+
+
 def check_improvement(key: str, better: list[float], worse: list[float], *, scale: str, setting: dict,
-                      names: tuple[str, str] = ("method", "baseline"), unit: str = "%") -> Check:
+                      names: tuple[str, str] = ("method", "baseline"), unit: str = "%",
+                      test_images: int | None = None) -> Check:
     """The claim "``better`` beats ``worse``", judged on the means over seeds against the run-to-run
     spread (the pooled standard deviation of the seeds): pass when the gain exceeds the spread,
     fail when the loss does, *inconclusive* in between. With one seed per side the spread is not
-    known and the sign decides; the evidence says so."""
+    known: given ``test_images`` (accuracies in %), the test set's sampling noise takes its place;
+    otherwise the sign decides. The evidence says which."""
     p = get_published(key)
     mean_b, mean_w = statistics.fmean(better), statistics.fmean(worse)
     gain = mean_b - mean_w
@@ -95,17 +104,25 @@ def check_improvement(key: str, better: list[float], worse: list[float], *, scal
     spread = (sum(v * d for v, d in variances) / sum(d for _, d in variances)) ** 0.5 if variances else None
     evidence = (f"{names[0]} {mean_b:.2f} {unit} ({len(better)} run(s)) vs {names[1]} {mean_w:.2f} {unit} "
                 f"({len(worse)}): {gain:+.2f}")
-    if spread is None:
-        holds, evidence = gain > 0, evidence + "; one run each: the spread is not measured, the sign decides"
-        verdict = PASS if holds else FAIL
+    why_undecided = "the difference is within the run-to-run spread: more seeds are needed to tell"
+    if spread is None and test_images:
+        spread = sampling_noise(mean_b, mean_w, test_images)
+        evidence += (f"; one run each: a difference counts beyond the test set's sampling noise {spread:.2f} "
+                     f"(two standard errors on {test_images:,} images)")
+        why_undecided = "the difference is within the test set's sampling noise: more seeds are needed to tell"
+    elif spread is None:
+        evidence += "; one run each: the spread is not measured, the sign decides"
     else:
         evidence += f"; run-to-run spread (pooled std of the runs) {spread:.2f}"
+    if spread is None:
+        verdict = PASS if gain > 0 else FAIL
+    else:
         verdict = PASS if gain > spread else FAIL if gain < -spread else INCONCLUSIVE
     reason = _comparability(p, scale, setting)
     if reason:
         verdict = NOT_COMPARABLE
     elif verdict == INCONCLUSIVE:
-        reason = "the difference is within the run-to-run spread: more seeds are needed to tell"
+        reason = why_undecided
     return Check(key, p.claim, "holds", evidence, p.unit, "spread of the seeds", round(gain, 4), verdict, reason,
                  p.source, dict(p.setting))
 
