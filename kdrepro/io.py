@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -51,9 +52,21 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n"
+    """Write ``obj`` as indented, strict JSON (a missing value — NaN — as null), atomically."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=False, default=lambda o: _finite(_jsonable(o)),
+                      allow_nan=False) + "\n"
     return atomic_write(path, lambda f: f.write(text), mode="w")
 
 

@@ -58,7 +58,9 @@ class TinyVitSetup:
     def describe(self) -> str:
         r = self.recipe
         lossy = " (a lossy JPEG copy of CIFAR-10: close to, not equal to, CIFAR-10)" if self.spec.lossy else ""
-        size = "TinyViT-5M's shape" if not r.student else f"a small TinyViT {r.student}"
+        s = r.student
+        size = "TinyViT-5M's shape" if not s else "a small TinyViT (stage widths {}, depths {}, heads {})".format(
+            *("/".join(map(str, s[key])) for key in ("embed_dims", "depths", "num_heads")))
         return "\n".join([f"{self.scale} scale on {self.dataset}{lossy}",
                           f"teacher {r.teacher}: {self.teacher.accuracy:.2f} % test accuracy",
                           f"student: {size}; {r.epochs} epochs, AdamW lr {r.lr:g}, batch {r.batch_size}",

@@ -37,3 +37,13 @@ def test_run_record_refuses_unknown_chapter_and_scale(tmp_path):
         RunRecord("nosuch", "smoke", "mnist", tmp_path, {})
     with pytest.raises(ConfigError, match="unknown scale"):
         RunRecord("hinton", "large", "mnist", tmp_path, {})
+
+
+def test_results_are_strict_json_with_a_missing_value_as_null(tmp_path):
+    import numpy as np
+
+    path = write_json(tmp_path / "r.json", {"storage": [float("nan"), 1.5], "x": np.float64("inf"), "ok": 2.0})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict constant {c}")) == \
+        {"storage": [None, 1.5], "x": None, "ok": 2.0}
