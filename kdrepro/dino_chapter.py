@@ -167,7 +167,8 @@ def checks(ds: DinoSetup, initial: float) -> list[Check]:
     if "dino" in ds.runs:
         h = ds.runs["dino"][1]
         first, last = h[0]["probe_knn"], h[-1]["probe_knn"]
-        noise = sampling_noise(last, initial, len(split_labels(ds.splits[1])))
+        n_test = len(split_labels(ds.splits[1]))
+        noise = sampling_noise(last, initial, n_test)
         rise = last - initial
         undecided = "" if rise <= 0 or rise > noise or last <= 2 * chance else \
             f"the rise over the untrained network ({rise:+.2f}) is within the test set's sampling noise ({noise:.2f})"
@@ -175,7 +176,7 @@ def checks(ds: DinoSetup, initial: float) -> list[Check]:
                                f"k-NN accuracy untrained {initial:.2f} % → {first:.2f} % after epoch 1 → "
                                f"{last:.2f} % after epoch {len(h)} (chance {chance:.1f} %); a rise counts beyond "
                                f"{noise:.2f} points (two standard errors of a difference of two accuracies on "
-                               f"{len(split_labels(ds.splits[1])):,} test images)",
+                               f"{n_test:,} test images)",
                                scale=ds.scale, setting=ds.setting, undecided=undecided))
     else:
         out.append(not_measured("caron2021/claim/knn_above_chance", "DINO was not trained in this run"))
