@@ -92,7 +92,7 @@ def build(ds: DinoSetup, variant: str, total_steps: int) -> DINO:
 
 def _steps(ds: DinoSetup) -> int:
     r = ds.recipe
-    n = len(ds.splits[0].labels) if ds.splits[0].indices is None else len(ds.splits[0].indices)
+    n = ds.splits[0].size
     per_epoch = n // r.batch_size
     return r.epochs * (per_epoch if r.max_steps_per_epoch is None else min(per_epoch, r.max_steps_per_epoch))
 
@@ -167,7 +167,7 @@ def checks(ds: DinoSetup, initial: float) -> list[Check]:
     if "dino" in ds.runs:
         h = ds.runs["dino"][1]
         first, last = h[0]["probe_knn"], h[-1]["probe_knn"]
-        n_test = len(split_labels(ds.splits[1]))
+        n_test = ds.splits[1].size
         noise = sampling_noise(last, initial, n_test)
         rise = last - initial
         undecided = "" if rise <= 0 or rise > noise or last <= 2 * chance else \

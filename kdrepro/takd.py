@@ -77,7 +77,7 @@ class TakdSetup:
     def describe(self) -> str:
         r = self.recipe
         lossy = " (a lossy JPEG copy of CIFAR-10: close to, not equal to, CIFAR-10)" if self.spec.lossy else ""
-        n_train = len(self.train.indices) if self.train.indices is not None else len(self.train.labels)
+        n_train = self.train.size
         return "\n".join([
             f"{self.scale} scale on {self.dataset}{lossy}",
             f"teacher {r.teacher}, assistants {', '.join(r.assistants)}, student {r.student}; "

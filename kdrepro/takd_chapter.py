@@ -90,11 +90,10 @@ def checks(ts: TakdSetup) -> list[Check]:
     a = r.assistants[0]
     nokd, kd = accuracies(ts, (r.student,)), accuracies(ts, (r.teacher, r.student))
     takd = accuracies(ts, (r.teacher, a, r.student))
-    n_test = len(ts.test.labels) if ts.test.indices is None else len(ts.test.indices)
     out = [check_improvement("mirzadeh2020/claim/takd_beats_kd", takd, kd, scale=ts.scale, setting=ts.setting,
-                             names=(f"through {a}", f"directly from {r.teacher}"), test_images=n_test),
+                             names=(f"through {a}", f"directly from {r.teacher}"), test_images=ts.test.size),
            check_improvement("mirzadeh2020/claim/kd_beats_nokd", kd, nokd, scale=ts.scale, setting=ts.setting,
-                             names=(f"KD from {r.teacher}", "alone"), test_images=n_test)]
+                             names=(f"KD from {r.teacher}", "alone"), test_images=ts.test.size)]
     gap = gap_table(ts)["student, KD from the teacher"]
     largest, best = gap.iloc[-1], gap.max()
     out.append(check_claim("mirzadeh2020/claim/gap_hurts", bool(largest < best),

@@ -188,3 +188,11 @@ def test_bad_settings_are_refused_early():
     for bad in ({"max_steps_per_epoch": 0}, {"lr": 0.0}, {"warmup_epochs": 20, "epochs": 10}):
         with pytest.raises(ConfigError):
             TrainConfig(**bad)
+
+
+def test_a_splits_size_counts_its_subset():
+    from kdrepro.engine import Split
+
+    whole = Split(torch.zeros(10, 3, 2, 2, dtype=torch.uint8), torch.zeros(10, dtype=torch.long), (0.5,) * 3, (0.25,) * 3)
+    assert whole.size == 10
+    assert Split(whole.images, whole.labels, whole.mean, whole.std, torch.arange(4)).size == 4

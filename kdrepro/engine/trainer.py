@@ -47,6 +47,11 @@ class Split:
     std: tuple[float, ...]
     indices: Tensor | None = None  # a subset (e.g. a transfer set, or a smoke-scale slice)
 
+    @property
+    def size(self) -> int:
+        """The number of samples in the split (its subset's, when it has one)."""
+        return len(self.labels) if self.indices is None else len(self.indices)
+
 
 @dataclass
 class TrainState:
