@@ -18,7 +18,7 @@ def _say(text: str) -> None:
 
 
 def _cmd_chapters(args) -> None:
-    from .chapters import ALL_CHAPTERS
+    from .chapters.registry import ALL_CHAPTERS
 
     for c in ALL_CHAPTERS:
         state = "ready" if c.exists else "planned"
@@ -46,7 +46,7 @@ def _cmd_data_list(args) -> None:
 def _cmd_run(args) -> None:
     import logging
 
-    from .runner import parse_value, run_chapter
+    from .chapters.runner import parse_value, run_chapter
 
     # papermill logs each cell's output at INFO: stream it, so a long run shows its epochs
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
@@ -107,7 +107,7 @@ def _cmd_bench(args) -> None:
 def _cmd_teacher_train(args) -> None:
     from .data import first_available
     from .recipes.cifar import recipe
-    from .teachers import train_teacher
+    from .training.teachers import train_teacher
 
     dataset = args.dataset or first_available(recipe(args.scale).datasets)
     t = train_teacher(args.model, dataset, args.scale, args.seed)
@@ -116,7 +116,7 @@ def _cmd_teacher_train(args) -> None:
 
 
 def _cmd_teacher_list(args) -> None:
-    from .teachers import list_teachers
+    from .training.teachers import list_teachers
 
     rows = list_teachers()
     if not rows:
@@ -127,7 +127,7 @@ def _cmd_teacher_list(args) -> None:
 
 
 def _cmd_pair_train(args) -> None:
-    from .cifar_chapter import run_methods, setup
+    from .chapters.cifar import run_methods, setup
 
     ps = setup(args.scale, args.teacher, args.student, args.dataset, teacher_mode=args.teacher_mode, seeds=args.seeds)
     runs = run_methods(ps, args.methods)
@@ -136,7 +136,7 @@ def _cmd_pair_train(args) -> None:
 
 
 def _cmd_dml_train(args) -> None:
-    from . import dml_chapter as dc
+    from .chapters import dml as dc
 
     cohorts = [tuple(c.split("+")) for c in args.cohorts] if args.cohorts else None
     ds = dc.setup(args.scale, cohorts, args.peer_counts, args.dataset, args.seeds, not args.simultaneous)

@@ -15,7 +15,7 @@ from kdrepro.book import build_book, publish, write_scoreboard, write_toc
 from kdrepro.book.build import build_command
 from kdrepro.book.checks_table import checks_html, checks_markdown, verdict_counts
 from kdrepro.book.publish import RUN_CARD_TAG
-from kdrepro.chapters import ALL_CHAPTERS
+from kdrepro.chapters.registry import ALL_CHAPTERS
 from kdrepro.errors import ConfigError
 from kdrepro.paths import REPO_ROOT
 

@@ -22,7 +22,7 @@ from kdrepro.book.scoreboard import FIGURE, glance_table, scoreboard_text
 from kdrepro.book.scoreboard_figure import points
 from kdrepro.book.summary import (CLAIMS_HOLD, NOT_COMPARABLE, NOT_REPRODUCED, PARTLY, PLANNED, REPRODUCED,
                                   ChapterSummary, headline_check, overall_verdict)
-from kdrepro.chapters import ALL_CHAPTERS, SCALES
+from kdrepro.chapters.registry import ALL_CHAPTERS, SCALES
 from kdrepro.errors import ConfigError
 from kdrepro.paths import REPO_ROOT
 

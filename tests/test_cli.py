@@ -18,7 +18,7 @@ def test_unknown_chapter_lists_valid_ones(capsys):
 
 
 def test_planned_chapter_is_refused_as_unknown(capsys, monkeypatch, tmp_path):
-    from kdrepro import chapters
+    from kdrepro.chapters.registry import registry as chapters
     monkeypatch.setattr(chapters, "REPO_ROOT", tmp_path)  # as if the TinyViT notebook were not written yet
     assert "planned but not written yet" in _error(capsys, "run", "tinyvit")
 

@@ -121,9 +121,9 @@ def test_instance_wise_temperature_does_not_train_the_student_through_its_inputs
 def _pair_setup(accuracies: dict[str, list[float]], scale: str = "medium"):
     from types import SimpleNamespace
 
-    from kdrepro.cifar_chapter import PairSetup
+    from kdrepro.chapters.cifar import PairSetup
     from kdrepro.data import get_spec
-    from kdrepro.pairs import PairRun
+    from kdrepro.training.pairs import PairRun
     from kdrepro.recipes.cifar import recipe
 
     runs = {(m, seed): PairRun(m, None, [{"test_accuracy": acc}]) for m, values in accuracies.items()
@@ -134,7 +134,7 @@ def _pair_setup(accuracies: dict[str, list[float]], scale: str = "medium"):
 
 
 def test_the_chapter_judges_the_store_against_live_kd_with_the_seeds_spread():
-    from kdrepro.ctkd_chapter import checks
+    from kdrepro.chapters.ctkd import checks
 
     def verdict(acc):
         return next(c for c in checks(_pair_setup(acc)) if c.key == "wu2022/claim/store_matches_live")

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from conftest import HELPERS, launch_two_cpu_processes
 from kdrepro.data.multicrop import MultiCrop
 from kdrepro.errors import DatasetError
-from kdrepro.knn import knn_predict, linear_probe_accuracy
+from kdrepro.evaluation.frozen_features import knn_predict, linear_probe_accuracy
 from kdrepro.methods.dino import DINO, DinoHead, DinoNet, dino_loss, teacher_momentum, teacher_temperature
 from kdrepro.models import create_model
 
@@ -186,7 +186,7 @@ def test_two_processes_train_in_step(tmp_path, method):
 def test_knn_claim_counts_a_rise_only_beyond_the_test_sets_sampling_noise(last, verdict):
     from kdrepro.data import get_spec
     from kdrepro.checks import sampling_noise
-    from kdrepro.dino_chapter import DinoSetup, checks
+    from kdrepro.chapters.dino import DinoSetup, checks
     from kdrepro.engine import Split
     from kdrepro.recipes.dino import recipe
 

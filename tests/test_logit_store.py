@@ -11,7 +11,7 @@ from conftest import HELPERS
 from kdrepro.data import Augment, BatchLoader, SeededAugment, sample_seeds
 from kdrepro.engine import Trainer, TrainConfig
 from kdrepro.errors import ConfigError
-from kdrepro.logit_store import (SparseLogitStore, SparseStoredTeacher, dense_target, open_or_record, pass_seconds,
+from kdrepro.stores.topk import (SparseLogitStore, SparseStoredTeacher, dense_target, open_or_record, pass_seconds,
                                  record_sparse_logits, target_agreement)
 from kdrepro.methods import KD
 from kdrepro.models import create_model

@@ -16,9 +16,9 @@ from conftest import REPO
 from kdrepro.cli import main
 from kdrepro.data import first_available, is_prepared
 from kdrepro.errors import DatasetError
-from kdrepro.pairs import run_dir, train_pair
+from kdrepro.training.pairs import run_dir, train_pair
 from kdrepro.recipes.cifar import recipe
-from kdrepro.teachers import get_teacher, teacher_dir
+from kdrepro.training.teachers import get_teacher, teacher_dir
 
 
 def _smoke_dataset() -> str:

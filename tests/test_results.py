@@ -8,7 +8,7 @@ from kdrepro.book.run_info import run_facts
 from kdrepro.checks import check
 from kdrepro.errors import ConfigError
 from kdrepro.io import write_json
-from kdrepro.results import RunRecord
+from kdrepro.chapters.results import RunRecord
 
 
 def test_run_record_fields_and_training_time(tmp_path):

@@ -4,8 +4,8 @@ order from stored logits equal to the live teacher's, reuse of finished runs, th
 import pytest
 import torch
 
-from kdrepro import takd, teachers
-from kdrepro import takd_chapter as tc
+from kdrepro.training import assistant_chains as takd, teachers
+from kdrepro.chapters import takd as tc
 from kdrepro.engine import Split, predict_logits
 from kdrepro.engine.schedule import lr_factor
 from kdrepro.errors import ConfigError

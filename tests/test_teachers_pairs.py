@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import kdrepro.teachers as teachers
+import kdrepro.training.teachers as teachers
 from kdrepro.cli import main
 from kdrepro.errors import ConfigError
-from kdrepro.pairs import METHODS, run_dir, train_pair
+from kdrepro.training.pairs import METHODS, run_dir, train_pair
 from kdrepro.paths import runs_root
 
 
@@ -80,7 +80,7 @@ def test_cli_pair_train_refuses_a_missing_teacher(fake_cifar, capsys):
 
 
 def test_full_scale_refuses_without_cifar100_and_says_how_to_prepare_it(monkeypatch, tmp_path):
-    from kdrepro.cifar_chapter import setup
+    from kdrepro.chapters.cifar import setup
     from kdrepro.errors import DatasetError
 
     monkeypatch.setenv("KDREPRO_DATA", str(tmp_path / "empty"))
@@ -91,7 +91,8 @@ def test_full_scale_refuses_without_cifar100_and_says_how_to_prepare_it(monkeypa
 
 
 def test_every_chapter_picks_its_data_the_same_way(monkeypatch, tmp_path):
-    from kdrepro import dml_chapter, takd
+    from kdrepro.chapters import dml as dml_chapter
+    from kdrepro.training import assistant_chains as takd
     from kdrepro.errors import ConfigError, DatasetError
 
     monkeypatch.setenv("KDREPRO_DATA", str(tmp_path / "empty"))

@@ -12,7 +12,7 @@ from kdrepro.checks import check_equivalence
 from kdrepro.data import SeededAugment
 from kdrepro.engine import Trainer, TrainConfig
 from kdrepro.errors import ConfigError, DatasetError
-from kdrepro.logit_store import SparseStoredTeacher, dense_target, record_sparse_logits
+from kdrepro.stores.topk import SparseStoredTeacher, dense_target, record_sparse_logits
 from kdrepro.methods import KD
 from kdrepro.models import create_model
 

@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..io import write_json
 from ..methods import KD, SharedTeacher
 from ..models import create_model
-from ..results import git_commit, machine
+from ..provenance import git_commit, machine
 from .figure import plot_bench
 from .reference import reference_kd_steps
 from .timing import StepClock

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..chapters import ALL_CHAPTERS, SCALES, Chapter
+from ..chapters.registry import ALL_CHAPTERS, SCALES, Chapter
 from ..io import write_text
 from ..paths import book_root
 from .checks_table import checks_html_folded

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..chapters import ALL_CHAPTERS, Chapter
+from ..chapters.registry import ALL_CHAPTERS, Chapter
 from ..errors import ConfigError
 from ..io import write_text
 from ..paths import book_root

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..chapters import ALL_CHAPTERS, Chapter, check_scale
+from ..chapters.registry import ALL_CHAPTERS, Chapter, check_scale
 from ..errors import ConfigError
 from ..io import atomic_write, write_text
 from ..paths import book_root, runs_root

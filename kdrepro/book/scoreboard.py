@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..chapters import ALL_CHAPTERS
+from ..chapters.registry import ALL_CHAPTERS
 from ..io import write_text_if_changed
 from ..paths import book_root
 from .checks_table import checks_html_folded, display_cells, verdict_counts

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from ..chapters import Chapter
+from ..chapters.registry import Chapter
 from .checks_table import JUDGED, as_dict, verdict_counts
 
 REPRODUCED, CLAIMS_HOLD = "reproduced", "claims hold"

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 
 def plot_gap_curve(gap, baseline: float, student: str, ax=None):
     """Student accuracy against the teacher it learned from: directly, and through the assistant
-    (``gap``: :func:`kdrepro.takd_chapter.gap_table`); the dotted line is the student alone."""
+    (``gap``: :func:`kdrepro.chapters.takd.gap_table`); the dotted line is the student alone."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.0, 3.6))
     x = list(gap.index)

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 def plot_peers_vs_alone(cohort, twins, title: str = "", ax=None):
     """Each peer's test accuracy per epoch (solid) beside its independent twin's (dashed, same colour).
 
-    ``cohort`` is a :class:`~kdrepro.cohorts.CohortRun`; ``twins`` the twins' runs in peer order."""
+    ``cohort`` is a :class:`~kdrepro.training.cohorts.CohortRun`; ``twins`` the twins' runs in peer order."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3.8))
     for k, (net, twin) in enumerate(zip(cohort.models, twins)):

@@ -20,7 +20,7 @@ from . import pick
 @dataclass(frozen=True)
 class DeitRecipe:
     datasets: tuple[str, ...]  # the first one prepared is used
-    teacher: str  # a zoo CNN, trained by kdrepro.teachers with the CIFAR recipe of the same scale
+    teacher: str  # a zoo CNN, trained by kdrepro.training.teachers with the CIFAR recipe of the same scale
     student: dict = field(default_factory=dict)  # CifarViT size: depth, embed_dim, num_heads
     epochs: int = 10
     batch_size: int = 128

@@ -3,7 +3,7 @@
 ``full`` is the paper's: ImageNet-21k pretraining distillation (90 epochs, a CLIP-ViT-L/14 teacher
 fine-tuned on ImageNet-21k, top-10 logits stored) and ImageNet-1k fine-tuning, or ImageNet-1k
 distillation (300 epochs); kdrepro's data pipeline has no ImageNet yet, so ``full`` refuses with
-that message. ``medium`` distils a zoo CNN (trained by :mod:`kdrepro.teachers`) into TinyViT-5M's
+that message. ``medium`` distils a zoo CNN (trained by :mod:`kdrepro.training.teachers`) into TinyViT-5M's
 shape on 32×32 images, from the live teacher and from the store at several K; ``smoke`` runs a
 few steps of a very small TinyViT (CI).
 """
@@ -19,7 +19,7 @@ from . import pick
 @dataclass(frozen=True)
 class TinyVitRecipe:
     datasets: tuple[str, ...]  # the first one prepared is used
-    teacher: str  # a zoo CNN, trained by kdrepro.teachers with the CIFAR recipe of the same scale
+    teacher: str  # a zoo CNN, trained by kdrepro.training.teachers with the CIFAR recipe of the same scale
     student: dict = field(default_factory=dict)  # tinyvit_5m's sizes (empty: TinyViT-5M's)
     epochs: int = 15
     batch_size: int = 128

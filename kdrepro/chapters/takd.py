@@ -7,9 +7,9 @@ import statistics
 
 import pandas as pd
 
-from .checks import Check, check, check_claim, check_improvement, not_measured
-from .checks.published import TAKD_CHAINS, TAKD_TABLE1
-from .takd import TakdSetup, distill, train_step
+from ..checks import Check, check, check_claim, check_improvement, not_measured
+from ..checks.published import TAKD_CHAINS, TAKD_TABLE1
+from ..training.assistant_chains import TakdSetup, distill, train_step
 
 _SIZE = lambda name: int("".join(ch for ch in name if ch.isdigit()))  # noqa: E731  plain10 → 10
 

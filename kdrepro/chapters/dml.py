@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .checks import Check, check, check_claim, check_improvement, is_published, not_measured
-from .checks.published import DML_TABLE1
-from .cohorts import CohortRun, train_alone, train_cohort
-from .data import DatasetSpec, choose_dataset, get_spec
-from .engine import Split, is_main_process
-from .errors import ConfigError
-from .models import list_models
-from .recipes.dml import DmlRecipe
-from .recipes.dml import recipe as dml_recipe
-from .teachers import load_splits
+from ..checks import Check, check, check_claim, check_improvement, is_published, not_measured
+from ..checks.published import DML_TABLE1
+from ..training.cohorts import CohortRun, train_alone, train_cohort
+from ..data import DatasetSpec, choose_dataset, get_spec
+from ..engine import Split, is_main_process
+from ..errors import ConfigError
+from ..models import list_models
+from ..recipes.dml import DmlRecipe
+from ..recipes.dml import recipe as dml_recipe
+from ..training.teachers import load_splits
 
 
 @dataclass

@@ -2,7 +2,7 @@
 data, teacher and pair for a scale, running methods over seeds, and comparing with the CRD table.
 
 A chapter calls :func:`setup`, then :func:`run_methods`; both reuse finished runs (teacher and
-students live in shared folders, see :mod:`kdrepro.teachers` and :mod:`kdrepro.pairs`).
+students live in shared folders, see :mod:`kdrepro.training.teachers` and :mod:`kdrepro.training.pairs`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .checks import Check, check, check_claim, is_published, not_measured
-from .checks.published import AT_TABLE1, CRD_CROSS, CRD_METHODS, CRD_SAME
-from .data import DatasetSpec, choose_dataset, get_spec
-from .engine import is_main_process
-from .errors import ConfigError
-from .pairs import LABELS, METHODS, PairRun, train_pair
-from .recipes.cifar import LIGHT_STUDENTS, CifarRecipe
-from .recipes.cifar import recipe as cifar_recipe
-from .teachers import Teacher, get_teacher
+from ..checks import Check, check, check_claim, is_published, not_measured
+from ..checks.published import AT_TABLE1, CRD_CROSS, CRD_METHODS, CRD_SAME
+from ..data import DatasetSpec, choose_dataset, get_spec
+from ..engine import is_main_process
+from ..errors import ConfigError
+from ..training.pairs import LABELS, METHODS, PairRun, train_pair
+from ..recipes.cifar import LIGHT_STUDENTS, CifarRecipe
+from ..recipes.cifar import recipe as cifar_recipe
+from ..training.teachers import Teacher, get_teacher
 
 
 @dataclass

@@ -27,19 +27,19 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .data import Augment, SeededAugment, get_spec, normalize
-from .engine import Split, Trainer, final_metrics, load_model, save_model
-from .errors import ConfigError
-from .logit_store import SparseLogitStore, SparseStoredTeacher, open_or_record
-from .methods import KD, CrossEntropy
-from .methods.ab_distillation import ABInitialization, boundary_agreement
-from .methods.attention_transfer import AttentionTransfer
-from .methods.ctkd import CTKD, global_ctkd, instance_ctkd
-from .methods.fitnets import FitNet, HintPretraining
-from .models import create_model
-from .paths import runs_root
-from .recipes.cifar import CifarRecipe
-from .recipes.cifar import recipe as cifar_recipe
+from ..data import Augment, SeededAugment, get_spec, normalize
+from ..engine import Split, Trainer, final_metrics, load_model, save_model
+from ..errors import ConfigError
+from ..stores.topk import SparseLogitStore, SparseStoredTeacher, open_or_record
+from ..methods import KD, CrossEntropy
+from ..methods.ab_distillation import ABInitialization, boundary_agreement
+from ..methods.attention_transfer import AttentionTransfer
+from ..methods.ctkd import CTKD, global_ctkd, instance_ctkd
+from ..methods.fitnets import FitNet, HintPretraining
+from ..models import create_model
+from ..paths import runs_root
+from ..recipes.cifar import CifarRecipe
+from ..recipes.cifar import recipe as cifar_recipe
 from .teachers import Teacher, load_splits
 
 METHODS = ("student", "kd", "fitnet", "fitnet2", "at", "ab", "ctkd", "ctkd_instance", "kd_store")
@@ -99,7 +99,7 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     if method != "student" and teacher is None:
-        raise ConfigError(f"method {method!r} needs a teacher: pass one from kdrepro.teachers.get_teacher")
+        raise ConfigError(f"method {method!r} needs a teacher: pass one from kdrepro.training.teachers.get_teacher")
     if teacher is not None and teacher.info["dataset"] != dataset:
         raise ConfigError(f"the teacher was trained on {teacher.info['dataset']}, not {dataset}: "
                           "train a teacher on this dataset")

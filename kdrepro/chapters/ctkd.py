@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .bench.timing import compare_speed
-from .checks import Check, check, check_equivalence, check_improvement, is_published, not_measured
-from .checks.published import CTKD_IMAGENET, CTKD_README
-from .cifar_chapter import PairSetup, accuracies, mean_std
-from .data import Augment
-from .engine import Split
-from .logit_store import SparseLogitStore, SparseStoredTeacher
-from .methods import KD
-from .models import create_model
-from .pairs import LABELS, store_augment
+from ..bench.timing import compare_speed
+from ..checks import Check, check, check_equivalence, check_improvement, is_published, not_measured
+from ..checks.published import CTKD_IMAGENET, CTKD_README
+from .cifar import PairSetup, accuracies, mean_std
+from ..data import Augment
+from ..engine import Split
+from ..stores.topk import SparseLogitStore, SparseStoredTeacher
+from ..methods import KD
+from ..models import create_model
+from ..training.pairs import LABELS, store_augment
 
 DEFAULT_SEEDS = {"smoke": (0,), "medium": (0, 1), "full": (0, 1, 2)}
 METHODS = ("kd", "ctkd", "ctkd_instance")

@@ -11,19 +11,19 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .checks import Check, check_claim, check_improvement, not_measured
-from .checks.published import DEIT_TABLE3
-from .data import Augment, DatasetSpec, choose_dataset, get_spec
-from .engine import Split, Trainer, evaluate, final_metrics, is_main_process
-from .errors import ConfigError
-from .methods import CrossEntropy
-from .methods.deit import DeiT, token_cosine
-from .models import ModelOutput, create_model
-from .pairs import probe_batch
-from .paths import runs_root
-from .recipes.deit import DeitRecipe
-from .recipes.deit import recipe as deit_recipe
-from .teachers import Teacher, get_teacher, load_splits
+from ..checks import Check, check_claim, check_improvement, not_measured
+from ..checks.published import DEIT_TABLE3
+from ..data import Augment, DatasetSpec, choose_dataset, get_spec
+from ..engine import Split, Trainer, evaluate, final_metrics, is_main_process
+from ..errors import ConfigError
+from ..methods import CrossEntropy
+from ..methods.deit import DeiT, token_cosine
+from ..models import ModelOutput, create_model
+from ..training.pairs import probe_batch
+from ..paths import runs_root
+from ..recipes.deit import DeitRecipe
+from ..recipes.deit import recipe as deit_recipe
+from ..training.teachers import Teacher, get_teacher, load_splits
 
 MODES = ("none", "soft", "hard", "token_hard", "two_class_tokens")
 LABELS = {"none": "no teacher", "soft": "soft distillation (class token)", "hard": "hard distillation (class token)",

@@ -12,19 +12,19 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .checks import Check, check_claim, not_measured, sampling_noise
-from .checks.published import DINO_ENTRIES
-from .data import DatasetSpec, choose_dataset, get_spec
-from .engine import Split, Trainer, final_metrics, is_main_process
-from .errors import ConfigError
-from .knn import extract_features, knn_accuracy, linear_probe_accuracy, split_labels
-from .methods.dino import DINO, DinoHead, DinoNet
-from .models import create_model
-from .pairs import probe_batch
-from .paths import runs_root
-from .recipes.dino import DinoRecipe
-from .recipes.dino import recipe as dino_recipe
-from .teachers import load_splits
+from ..checks import Check, check_claim, not_measured, sampling_noise
+from ..checks.published import DINO_ENTRIES
+from ..data import DatasetSpec, choose_dataset, get_spec
+from ..engine import Split, Trainer, final_metrics, is_main_process
+from ..errors import ConfigError
+from ..evaluation.frozen_features import extract_features, knn_accuracy, linear_probe_accuracy, split_labels
+from ..methods.dino import DINO, DinoHead, DinoNet
+from ..models import create_model
+from ..training.pairs import probe_batch
+from ..paths import runs_root
+from ..recipes.dino import DinoRecipe
+from ..recipes.dino import recipe as dino_recipe
+from ..training.teachers import load_splits
 
 VARIANTS = ("dino", "no_centering", "no_sharpening")
 LABELS = {"dino": "DINO (centring + sharpening)", "no_centering": "sharpening only (no centring)",

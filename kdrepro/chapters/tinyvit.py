@@ -10,19 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from .bench.timing import compare_speed
-from .checks import Check, check_claim, check_equivalence, not_measured
-from .checks.published import TINYVIT_IMAGENET
-from .data import DatasetSpec, SeededAugment, choose_dataset, get_spec
-from .engine import Split, Trainer, final_metrics, is_main_process
-from .errors import ConfigError
-from .logit_store import SparseLogitStore, SparseStoredTeacher, open_or_record, pass_seconds
-from .methods import KD
-from .models import create_model
-from .paths import runs_root
-from .recipes.tinyvit import TinyVitRecipe
-from .recipes.tinyvit import recipe as tinyvit_recipe
-from .teachers import Teacher, get_teacher, load_splits
+from ..bench.timing import compare_speed
+from ..checks import Check, check_claim, check_equivalence, not_measured
+from ..checks.published import TINYVIT_IMAGENET
+from ..data import DatasetSpec, SeededAugment, choose_dataset, get_spec
+from ..engine import Split, Trainer, final_metrics, is_main_process
+from ..errors import ConfigError
+from ..stores.topk import SparseLogitStore, SparseStoredTeacher, open_or_record, pass_seconds
+from ..methods import KD
+from ..models import create_model
+from ..paths import runs_root
+from ..recipes.tinyvit import TinyVitRecipe
+from ..recipes.tinyvit import recipe as tinyvit_recipe
+from ..training.teachers import Teacher, get_teacher, load_splits
 
 
 @dataclass
@@ -106,7 +106,7 @@ def train(ts: TinyVitSetup, seed: int, k: int | None, verbose: bool | int = True
     if key in ts.runs:
         return ts.runs[key]
     if k is not None and ts.store is None:
-        raise ConfigError("record the store first: kdrepro.tinyvit_chapter.record_store(setup)")
+        raise ConfigError("record the store first: kdrepro.chapters.tinyvit.record_store(setup)")
     folder = _root(ts) / key[0] / f"seed{seed}"
     history = Trainer(ts.recipe.config(seed), folder, verbose=verbose).fit(
         _distiller(ts, seed, k), ts.splits[0], ts.splits[1], augment=ts.augment)

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import torch.nn as nn
 
-from .data import Augment, get_spec, load
-from .data.loader import subset_indices
-from .engine import Split, Trainer, final_metrics, load_model, save_model
-from .errors import ConfigError, KdreproError
-from .methods import CrossEntropy
-from .models import create_model
-from .paths import runs_root
-from .recipes.cifar import recipe as cifar_recipe
+from ..data import Augment, get_spec, load
+from ..data.loader import subset_indices
+from ..engine import Split, Trainer, final_metrics, load_model, save_model
+from ..errors import ConfigError, KdreproError
+from ..methods import CrossEntropy
+from ..models import create_model
+from ..paths import runs_root
+from ..provenance import git_commit
+from ..recipes.cifar import recipe as cifar_recipe
 
 TEACHER_FILE = "teacher.pt"
 MODES = ("load", "train")
@@ -72,7 +73,6 @@ def train_teacher(model: str, dataset: str, scale: str, seed: int = 0, *, verbos
     history = Trainer(r.teacher_config(seed), out / "run", verbose=verbose).fit(
         CrossEntropy(net), train, test, augment=Augment(crop_padding=r.crop_padding, flip=True))
     last = final_metrics(history)
-    from .results import git_commit  # late: results imports the chapter list
     commit, dirty = git_commit()
     info = {"model": model, "dataset": dataset, "scale": scale, "seed": seed,
             "test_accuracy": last["test_accuracy"], "epochs": len(history),

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from .chapters import Chapter, check_scale, get
-from .errors import ConfigError
-from .io import write_json
-from .paths import runs_root
+from .registry import Chapter, check_scale, get
+from ..errors import ConfigError
+from ..io import write_json
+from ..paths import runs_root
 
 RESERVED = ("scale", "out_dir")  # set by the runner itself
 

@@ -16,8 +16,8 @@ import torch.nn as nn
 
 from ..data import Augment
 from ..methods import StoredTeacher
-from .config import TrainConfig
-from .trainer import Split, loader_key, train_loader
+from ..engine.config import TrainConfig
+from ..engine.trainer import Split, loader_key, train_loader
 
 
 @torch.no_grad()

@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import SeededAugment, normalize
-from .engine import Split, is_main_process, wait_for_everyone
-from .errors import ConfigError
-from .io import write_json
-from .methods import TeacherStore
-from .models import ModelOutput
+from ..data import SeededAugment, normalize
+from ..engine import Split, is_main_process, wait_for_everyone
+from ..errors import ConfigError
+from ..io import write_json
+from ..methods import TeacherStore
+from ..models import ModelOutput
 
 META = "store.json"
 PASS = "pass.json"  # the teacher pass's wall time
@@ -43,7 +43,7 @@ class SparseLogitStore:
         self.path = Path(path)
         meta_path = self.path / META
         if not meta_path.is_file():
-            raise FileNotFoundError(f"no logit store at {self.path}: record one with kdrepro.logit_store.record_sparse_logits")
+            raise FileNotFoundError(f"no logit store at {self.path}: record one with kdrepro.stores.topk.record_sparse_logits")
         self.meta = json.loads(meta_path.read_text())
         shape = (self.meta["epochs"], self.meta["num_samples"], self.meta["k"])
         self.values = np.memmap(self.path / "values.f16", dtype=np.float16, mode="r+", shape=shape)

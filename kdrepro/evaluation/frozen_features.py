@@ -10,8 +10,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .engine import Split
-from .engine.evaluate import predict_logits
+from ..engine import Split
+from ..engine.evaluate import predict_logits
 
 
 @torch.no_grad()

@@ -20,15 +20,15 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .data import DatasetSpec, choose_dataset, get_spec
-from .engine import Split, Trainer, evaluate, final_metrics, is_main_process, predict_logits
-from .errors import ConfigError
-from .io import atomic_write
-from .methods import KD, CrossEntropy, StoredTeacher
-from .models import create_model, list_models
-from .paths import runs_root
-from .recipes.takd import TakdRecipe
-from .recipes.takd import recipe as takd_recipe
+from ..data import DatasetSpec, choose_dataset, get_spec
+from ..engine import Split, Trainer, evaluate, final_metrics, is_main_process, predict_logits
+from ..errors import ConfigError
+from ..io import atomic_write
+from ..methods import KD, CrossEntropy, StoredTeacher
+from ..models import create_model, list_models
+from ..paths import runs_root
+from ..recipes.takd import TakdRecipe
+from ..recipes.takd import recipe as takd_recipe
 from .teachers import load_splits
 
 Chain = tuple[str, ...]

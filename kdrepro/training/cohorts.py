@@ -13,15 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import Augment, get_spec
-from .engine import Split, Trainer, final_metrics
-from .errors import ConfigError
-from .methods import CrossEntropy
-from .methods.mutual_learning import MutualLearning
-from .models import create_model, list_models
-from .paths import runs_root
-from .recipes.dml import DmlRecipe
-from .recipes.dml import recipe as dml_recipe
+from ..data import Augment, get_spec
+from ..engine import Split, Trainer, final_metrics
+from ..errors import ConfigError
+from ..methods import CrossEntropy
+from ..methods.mutual_learning import MutualLearning
+from ..models import create_model, list_models
+from ..paths import runs_root
+from ..recipes.dml import DmlRecipe
+from ..recipes.dml import recipe as dml_recipe
 
 
 @dataclass

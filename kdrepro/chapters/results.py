@@ -4,50 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
-import torch
-
-from .chapters import check_scale, get
-from .checks import Check
-from .io import write_json
-from .paths import REPO_ROOT
+from ..checks import Check
+from ..io import write_json
+from ..provenance import git_commit, machine
+from .registry import check_scale, get
 
 SCHEMA = 1
-
-
-def machine() -> dict:
-    """The CPU (model, cores) and GPU this process runs on, with a one-line summary."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    n_gpu = torch.cuda.device_count() if gpu else 0
-    summary = f"{n_gpu}× {gpu} ({cpu}, {cores} cores)" if gpu else f"{cpu}, {cores} cores, no GPU"
-    return {"summary": summary, "cpu": cpu, "cores": cores, "gpu": gpu, "gpus": n_gpu,
-            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
-
-
-def git_commit(repo: Path = REPO_ROOT) -> tuple[str | None, bool]:
-    """The checked-out commit and whether tracked files differ from it (None outside git)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip() != ""
-        return commit, dirty
-    except (OSError, subprocess.CalledProcessError):
-        return None, False
 
 
 class RunRecord:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
-from .paths import REPO_ROOT
+from ..errors import ConfigError
+from ..paths import REPO_ROOT
 
 SCALES = ("smoke", "medium", "full")
 """smoke: CPU, minutes (CI); medium: a reduced recipe, within an hour on a 2-core CPU and

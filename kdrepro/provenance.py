@@ -1,0 +1,42 @@
+"""Provenance: which machine and which commit produced a result (chapters, teachers, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+from .paths import REPO_ROOT
+
+
+def machine() -> dict:
+    """The CPU (model, cores) and GPU this process runs on, with a one-line summary."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    n_gpu = torch.cuda.device_count() if gpu else 0
+    summary = f"{n_gpu}× {gpu} ({cpu}, {cores} cores)" if gpu else f"{cpu}, {cores} cores, no GPU"
+    return {"summary": summary, "cpu": cpu, "cores": cores, "gpu": gpu, "gpus": n_gpu,
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
+
+
+def git_commit(repo: Path = REPO_ROOT) -> tuple[str | None, bool]:
+    """The checked-out commit and whether tracked files differ from it (None outside git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, check=True).stdout.strip() != ""
+        return commit, dirty
+    except (OSError, subprocess.CalledProcessError):
+        return None, False
