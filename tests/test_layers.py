@@ -66,3 +66,12 @@ def test_no_import_runs_back_up():
             if layer_of(top) > own:
                 upward.append(f"{'/'.join(rel)}.py imports kdrepro.{top}")
     assert not upward, "imports running back up the layers:\n" + "\n".join(upward)
+
+
+def test_every_module_imports():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages([str(PACKAGE)], prefix="kdrepro."):
+        if info.name != "kdrepro.__main__":  # runs the command line
+            importlib.import_module(info.name)

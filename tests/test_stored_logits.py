@@ -8,7 +8,8 @@ import torch
 
 from kdrepro.bench.suite import synthetic_split
 from kdrepro.data import Augment
-from kdrepro.engine import TrainConfig, Trainer, record_teacher_logits
+from kdrepro.engine import TrainConfig, Trainer
+from kdrepro.stores import record_teacher_logits
 from kdrepro.errors import ConfigError
 from kdrepro.methods import KD, StoredTeacher
 from kdrepro.models import create_model

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from ..data import Augment
-from ..engine import Split, TrainConfig, Trainer, record_teacher_logits
+from ..engine import Split, TrainConfig, Trainer
+from ..stores import record_teacher_logits
 from ..errors import ConfigError
 from ..io import write_json
 from ..methods import KD, SharedTeacher

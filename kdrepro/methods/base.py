@@ -41,7 +41,7 @@ class StoredTeacher(TeacherStore):
     Two kinds. ``logits`` of shape N×C are the teacher's answers on the un-augmented images:
     valid only when the student sees exactly those images (the engine refuses augmentation).
     ``logits`` of shape E×N×C with a ``loader_key`` are its answers on the augmented images
-    each epoch of one run will show (recorded by :func:`kdrepro.engine.record_teacher_logits`,
+    each epoch of one run will show (recorded by :func:`kdrepro.stores.record_teacher_logits`,
     TinyViT's store generalised): the engine accepts them only for a run whose batches have
     that key, and sets the epoch before each one.
     """
@@ -68,13 +68,13 @@ class StoredTeacher(TeacherStore):
         if not self.per_epoch:
             if augment is not None:
                 raise ConfigError("stored teacher logits were computed on un-augmented images: train without "
-                                  "augmentation, record them per epoch (kdrepro.engine.record_teacher_logits), "
+                                  "augmentation, record them per epoch (kdrepro.stores.record_teacher_logits), "
                                   "or use a live teacher")
             return
         if self.loader_key != loader_key:
             raise ConfigError("these stored teacher logits were recorded for other batches (another seed, batch "
                               "size, augmentation, training set, process count or device): record them again "
-                              "for this run with kdrepro.engine.record_teacher_logits")
+                              "for this run with kdrepro.stores.record_teacher_logits")
         if self.epochs < epochs:
             raise ConfigError(f"the stored teacher logits cover {self.epochs} epochs, the run trains {epochs}: "
                               "record them for every epoch")

@@ -1,0 +1,238 @@
+"""What the Hinton et al. (2015) MNIST chapter runs and checks: the teacher, the student on hard
+labels and distilled at T = 20, the temperature sweeps of a wide and a narrow student, and a
+transfer set without any 3 (with the bias shift that recovers the 3s)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from .. import data
+from ..checks import Check, check, check_claim
+from ..data import DatasetSpec
+from ..engine import Split, TrainConfig, Trainer, predict_logits, save_model
+from ..evaluation.error_counts import best_bias_shift, class_bias, error_count, errors_per_class
+from ..methods import KD, CrossEntropy, StoredTeacher
+from ..models import create_model
+from ..recipes.hinton import HintonRecipe, recipe
+
+TEACHER = "mlp_1200_1200_dropout"
+PAPER_SHIFT_3 = 3.5  # the paper's bias shift for class 3 (chosen on the test set, Section 3)
+SHIFTS = torch.arange(0, 12.01, 0.25)  # the bias shifts searched on training images
+
+
+@dataclass
+class HintonSetup:
+    scale: str
+    seed: int
+    temperature: float
+    recipe: HintonRecipe
+    teacher_cfg: TrainConfig
+    student_cfg: TrainConfig
+    out: Path
+    spec: DatasetSpec
+    train: Split
+    test: Split
+    device: str
+    teacher: torch.nn.Module | None = None
+    stored: StoredTeacher | None = None  # the teacher's logits on the training images, computed once
+    hist: dict[str, list[dict]] = field(default_factory=dict)  # every trained net's history, by name
+
+    @property
+    def n_train(self) -> int:
+        return self.train.size
+
+    @property
+    def verbose(self) -> int:
+        return max(1, self.teacher_cfg.epochs // 5)
+
+    def parameters(self) -> dict:
+        r = self.recipe
+        return {"scale": self.scale, "seed": self.seed, "temperature": self.temperature,
+                "soft_weight": r.soft_weight, "hard_weight": r.hard_weight,
+                "teacher": self.teacher_cfg.to_dict(), "student": self.student_cfg.to_dict()}
+
+    def describe(self) -> str:
+        return (f"scale {self.scale}: {self.n_train} training images, teacher {self.teacher_cfg.epochs} epochs, "
+                f"students {self.student_cfg.epochs} epochs, writing to {self.out}")
+
+    def errors(self, name: str) -> int:
+        """Test errors of the net ``name`` (``teacher``, ``student``, ``distilled``, …) after its last epoch."""
+        return self.hist[name][-1]["test_errors"]
+
+
+def setup(scale: str, out: Path, seed: int = 0, temperature: float = 20.0, teacher_epochs: int | None = None,
+          student_epochs: int | None = None) -> HintonSetup:
+    """The scale's recipe (epochs overridable) and MNIST, prepared if it is not yet."""
+    r = recipe(scale)
+    teacher_cfg = r.teacher.replace(seed=seed, **({"epochs": teacher_epochs} if teacher_epochs else {}))
+    student_cfg = r.student.replace(seed=seed, **({"epochs": student_epochs} if student_epochs else {}))
+    data.prepare("mnist")  # no-op once prepared; see `kdrepro data prepare --help`
+    spec = data.get_spec("mnist")
+    train_x, train_y = data.load("mnist", "train")
+    test_x, test_y = data.load("mnist", "test")
+    subset = None if r.train_subset is None else torch.arange(r.train_subset)
+    return HintonSetup(scale, seed, temperature, r, teacher_cfg, student_cfg, Path(out), spec,
+                       Split(train_x, train_y, spec.mean, spec.std, subset), Split(test_x, test_y, spec.mean, spec.std),
+                       "cuda" if torch.cuda.is_available() else "cpu")
+
+
+def logits(hs: HintonSetup, model: torch.nn.Module, split: Split, *, subset: bool = False) -> Tensor:
+    """``model``'s logits on every image of ``split`` (only the run's training subset if ``subset``)."""
+    return predict_logits(model, split.images, split.labels, mean=hs.spec.mean, std=hs.spec.std, device=hs.device,
+                          indices=split.indices if subset else None)
+
+
+def train_teacher(hs: HintonSetup) -> torch.nn.Module:
+    """784-1200-1200-10 with dropout, max-norm and ±2-pixel jitter; its training logits are stored."""
+    teacher = create_model(TEACHER, seed=hs.seed)
+    hs.hist["teacher"] = Trainer(hs.teacher_cfg, hs.out / "teacher", verbose=hs.verbose).fit(
+        CrossEntropy(teacher), hs.train, hs.test, augment=data.Augment(jitter=hs.recipe.jitter))
+    save_model(teacher, hs.out / "teacher" / "model.pt", test_errors=hs.errors("teacher"))
+    hs.teacher = teacher.eval()
+    hs.stored = StoredTeacher(logits(hs, teacher, hs.train))
+    return hs.teacher
+
+
+def student(hs: HintonSetup, hidden=(800, 800)) -> torch.nn.Module:
+    """An unregularised MLP student (no dropout, no jitter, no weight decay)."""
+    return create_model("mlp", hidden=hidden, seed=hs.seed)
+
+
+def distil(hs: HintonSetup, model: torch.nn.Module, temperature: float, folder: str, cfg: TrainConfig | None = None,
+           train: Split | None = None, verbose: bool | int = False) -> list[dict]:
+    """KD from the stored teacher logits at ``temperature`` with the recipe's soft and hard weights."""
+    r = hs.recipe
+    return Trainer(cfg or hs.student_cfg, hs.out / folder, verbose=verbose).fit(
+        KD(model, hs.stored, temperature, r.soft_weight, r.hard_weight), train or hs.train, hs.test)
+
+
+def train_students(hs: HintonSetup) -> pd.DataFrame:
+    """The 800-800 student on hard labels, and the same student distilled at the chapter's T."""
+    hs.hist["student"] = Trainer(hs.student_cfg, hs.out / "student", verbose=hs.verbose).fit(
+        CrossEntropy(student(hs)), hs.train, hs.test)
+    hs.hist["distilled"] = distil(hs, student(hs), hs.temperature, f"distilled_T{hs.temperature:g}",
+                                  verbose=hs.verbose)
+    return pd.DataFrame({name: {"test errors": h[-1]["test_errors"], "test accuracy %": h[-1]["test_accuracy"]}
+                         for name, h in hs.hist.items()}).T
+
+
+@dataclass
+class Sweeps:
+    wide: dict[float, int]  # 800-800 students: T → test errors
+    narrow: dict[float, int]  # 30-30 students
+    narrow_hard: int  # the 30-30 student on hard labels
+
+    def table(self, narrow_width: int) -> pd.DataFrame:
+        return pd.DataFrame({"800-800": pd.Series(self.wide),
+                             f"{narrow_width}-{narrow_width}": pd.Series(self.narrow)}).rename_axis("T")
+
+
+def temperature_sweeps(hs: HintonSetup) -> Sweeps:
+    """Distil an 800-800 and a 30-30 student at each of the recipe's temperatures."""
+    r = hs.recipe
+    narrow_cfg = hs.student_cfg.replace(lr=r.narrow_lr)
+    narrow_hidden = (r.narrow_width,) * 2
+
+    def errors(hidden, T, cfg):
+        return distil(hs, student(hs, hidden), T, f"sweep_{hidden[0]}_T{T:g}", cfg)[-1]["test_errors"]
+
+    wide = {T: hs.errors("distilled") if T == hs.temperature else errors((800, 800), T, hs.student_cfg)
+            for T in r.wide_temperatures}
+    narrow = {T: errors(narrow_hidden, T, narrow_cfg) for T in r.narrow_temperatures}
+    narrow_hard = Trainer(narrow_cfg, hs.out / "narrow_hard_labels", verbose=False).fit(
+        CrossEntropy(student(hs, narrow_hidden)), hs.train, hs.test)[-1]["test_errors"]
+    return Sweeps(wide, narrow, narrow_hard)
+
+
+@dataclass
+class OmittedClass:
+    """A student distilled on a transfer set without class ``cls``, before and after shifting its bias."""
+    cls: int
+    test_logits: Tensor
+    test_labels: Tensor
+    shift: float  # chosen on the training images
+    paper_shift: float
+
+    def errors(self, shift: float = 0.0) -> tuple[int, int]:
+        """(all test errors, errors on the test images of ``cls``) after adding ``shift`` to its bias."""
+        bias = class_bias(self.test_logits.shape[1], self.cls, shift)
+        return (error_count(self.test_logits, self.test_labels, bias),
+                int(errors_per_class(self.test_logits + bias, self.test_labels)[self.cls]))
+
+    def table(self) -> pd.DataFrame:
+        rows = {"no shift": self.errors(), f"shift {self.shift:g} (chosen on training images)": self.errors(self.shift),
+                f"shift {self.paper_shift:g} (the paper's)": self.errors(self.paper_shift)}
+        n = int((self.test_labels == self.cls).sum())
+        return pd.DataFrame(rows, index=["test errors", f"errors on the {n} test {self.cls}s"]).T
+
+    def curve(self, shifts: Tensor = SHIFTS) -> list[tuple[float, int, int]]:
+        """(shift, test errors, errors on ``cls``) over ``shifts``."""
+        return [(s, *self.errors(s)) for s in shifts.tolist()]
+
+
+def omit_class(hs: HintonSetup, cls: int = 3, paper_shift: float = PAPER_SHIFT_3) -> OmittedClass:
+    """Distil the 800-800 student at the chapter's T from a transfer set with no image of ``cls``; choose
+    the shift of its bias on the training images (the paper chose it on the test set)."""
+    train_x, train_y = hs.train.images, hs.train.labels
+    keep = torch.nonzero(train_y != cls).squeeze(1)
+    if hs.train.indices is not None:
+        keep = keep[torch.isin(keep, hs.train.indices)]
+    model = student(hs)
+    hs.hist[f"no {cls}s"] = distil(hs, model, hs.temperature, f"omit{cls}",
+                                   train=Split(train_x, train_y, hs.spec.mean, hs.spec.std, keep), verbose=hs.verbose)
+    train_labels = train_y if hs.train.indices is None else train_y[hs.train.indices]
+    shift, _ = best_bias_shift(logits(hs, model, hs.train, subset=True), train_labels, cls, SHIFTS)
+    return OmittedClass(cls, logits(hs, model, hs.test), hs.test.labels, shift, paper_shift)
+
+
+def checks(hs: HintonSetup, sweeps: Sweeps, omitted: OmittedClass) -> list[Check]:
+    """Every published MNIST number and claim beside ours, each with its exact setting."""
+    base = {"dataset": "mnist", "train_size": hs.n_train, "test_size": len(hs.test.labels)}
+    pair = {**base, "teacher": TEACHER, "student": "mlp_800_800", "temperature": hs.temperature}
+    no3_pair = {**pair, "transfer_set": f"no {omitted.cls}s"}
+    unshifted, shifted = omitted.errors(), omitted.errors(omitted.shift)
+    flat = [sweeps.wide[T] for T in sweeps.wide if T >= 8]
+    flat_ok = max(flat) - min(flat) <= max(15, 0.2 * sum(flat) / len(flat))
+    inside = [sweeps.narrow[T] for T in sweeps.narrow if 2.5 <= T <= 4]
+    outside = [sweeps.narrow[T] for T in sweeps.narrow if not 2.5 <= T <= 4]
+    scale = hs.scale
+    return [
+        check("hinton2015/mnist/teacher_errors", hs.errors("teacher"), scale=scale,
+              setting={**base, "model": TEACHER, "jitter": hs.recipe.jitter}),
+        check("hinton2015/mnist/student_errors", hs.errors("student"), scale=scale,
+              setting={**base, "model": "mlp_800_800", "jitter": 0}),
+        check("hinton2015/mnist/distilled_errors", hs.errors("distilled"), scale=scale, setting=pair),
+        check("hinton2015/mnist/omit3_errors", unshifted[0], scale=scale, setting=no3_pair),
+        check("hinton2015/mnist/omit3_errors_on_3", unshifted[1], scale=scale, setting=no3_pair),
+        check("hinton2015/mnist/omit3_bias_errors", shifted[0], scale=scale, setting=no3_pair),
+        check("hinton2015/mnist/omit3_bias_errors_on_3", shifted[1], scale=scale, setting=no3_pair),
+        check_claim("hinton2015/mnist/wide_temperature_flat", flat_ok,
+                    f"800-800 errors at T ≥ 8: {', '.join(str(e) for e in flat)} (spread {max(flat) - min(flat)}; "
+                    f"'similar' = within max(15, 20 % of their mean))", scale=scale,
+                    setting={**base, "teacher": TEACHER}),
+        check_claim("hinton2015/mnist/narrow_temperature_best", min(inside) < min(outside),
+                    f"30-30 errors: best in 2.5–4 = {min(inside)}, best outside = {min(outside)}",
+                    scale=scale, setting={**base, "teacher": TEACHER}),
+    ]
+
+
+def metrics(hs: HintonSetup, sweeps: Sweeps, omitted: OmittedClass) -> dict:
+    """What ``results.json`` keeps of the run."""
+    unshifted, shifted, paper = omitted.errors(), omitted.errors(omitted.shift), omitted.errors(omitted.paper_shift)
+    return {
+        "teacher_test_errors": hs.errors("teacher"),
+        "student_test_errors": hs.errors("student"),
+        "distilled_test_errors": hs.errors("distilled"),
+        "wide_sweep_errors": {str(k): v for k, v in sweeps.wide.items()},
+        "narrow_sweep_errors": {str(k): v for k, v in sweeps.narrow.items()},
+        "narrow_hard_label_errors": sweeps.narrow_hard,
+        "omit3_errors": unshifted[0], "omit3_errors_on_3": unshifted[1],
+        "omit3_chosen_shift": omitted.shift, "omit3_shifted_errors": shifted[0], "omit3_shifted_errors_on_3": shifted[1],
+        "omit3_paper_shift_errors": paper[0], "omit3_paper_shift_errors_on_3": paper[1],
+        "train_size": hs.n_train, "epochs": {"teacher": hs.teacher_cfg.epochs, "student": hs.student_cfg.epochs},
+    }
