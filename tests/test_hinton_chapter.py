@@ -1,0 +1,32 @@
+"""The Hinton chapter's module: the omitted-class table and the bias shift, on logits made by hand."""
+
+import torch
+
+from kdrepro.chapters.hinton import OmittedClass
+
+
+def _omitted() -> OmittedClass:
+    # Four test images: two 3s the student calls 5 (logit 3 short by 1 and by 4), a 5 and a 7 it gets right.
+    logits = torch.full((4, 10), -10.0)
+    logits[0, 3], logits[0, 5] = 1.0, 2.0
+    logits[1, 3], logits[1, 5] = -2.0, 2.0
+    logits[2, 5], logits[2, 3] = 2.0, 0.0
+    logits[3, 7] = 2.0
+    return OmittedClass(3, logits, torch.tensor([3, 3, 5, 7]), shift=1.5, paper_shift=5.0)
+
+
+def test_a_bias_shift_recovers_the_omitted_class_and_can_overshoot():
+    om = _omitted()
+    assert om.errors() == (2, 2)  # both 3s wrong
+    assert om.errors(1.5) == (1, 1)  # the near 3 recovered
+    assert om.errors(5.0) == (1, 0)  # every 3 right, but the 5 is now called 3
+
+
+def test_the_table_and_the_curve_report_the_same_counts():
+    om = _omitted()
+    table = om.table()
+    assert list(table.index) == ["no shift", "shift 1.5 (chosen on training images)", "shift 5 (the paper's)"]
+    assert list(table.columns) == ["test errors", "errors on the 2 test 3s"]
+    assert table.loc["shift 5 (the paper's)"].tolist() == [1, 0]
+    curve = dict((s, (e, e3)) for s, e, e3 in om.curve(torch.tensor([0.0, 1.5, 5.0])))
+    assert curve == {0.0: (2, 2), 1.5: (1, 1), 5.0: (1, 0)}
