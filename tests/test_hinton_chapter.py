@@ -2,17 +2,17 @@
 
 import torch
 
-from kdrepro.chapters.hinton import OmittedClass
+from kdrepro.chapters.hinton import RestrictedTransfer
 
 
-def _omitted() -> OmittedClass:
+def _omitted() -> RestrictedTransfer:
     # Four test images: two 3s the student calls 5 (logit 3 short by 1 and by 4), a 5 and a 7 it gets right.
     logits = torch.full((4, 10), -10.0)
     logits[0, 3], logits[0, 5] = 1.0, 2.0
     logits[1, 3], logits[1, 5] = -2.0, 2.0
     logits[2, 5], logits[2, 3] = 2.0, 0.0
     logits[3, 7] = 2.0
-    return OmittedClass(3, logits, torch.tensor([3, 3, 5, 7]), shift=1.5, paper_shift=5.0)
+    return RestrictedTransfer((3,), logits, torch.tensor([3, 3, 5, 7]), shift=1.5, paper_shift=5.0)
 
 
 def test_a_bias_shift_recovers_the_omitted_class_and_can_overshoot():
@@ -30,3 +30,25 @@ def test_the_table_and_the_curve_report_the_same_counts():
     assert table.loc["shift 5 (the paper's)"].tolist() == [1, 0]
     curve = dict((s, (e, e3)) for s, e, e3 in om.curve(torch.tensor([0.0, 1.5, 5.0])))
     assert curve == {0.0: (2, 2), 1.5: (1, 1), 5.0: (1, 0)}
+
+
+def test_lowering_two_biases_together_counts_errors_on_both_classes():
+    # A 7 and an 8 right, a 1 and a 2 that the student (trained on 7s and 8s only) calls 7 and 8.
+    logits = torch.full((4, 10), -10.0)
+    logits[0, 7], logits[1, 8] = 5.0, 5.0
+    logits[0, 1], logits[1, 2] = 0.0, 0.0  # their runners-up
+    logits[2, 7], logits[2, 1] = 3.0, 1.0
+    logits[3, 8], logits[3, 2] = 3.0, 0.0
+    only78 = RestrictedTransfer((7, 8), logits, torch.tensor([7, 8, 1, 2]), shift=-2.5, paper_shift=-7.6)
+    assert only78.errors() == (2, 0) and only78.error_rate() == 50.0
+    assert only78.errors(-2.5) == (1, 0)  # the 1 recovered; the 2 needs more than 3
+    assert only78.errors(-7.6) == (2, 2)  # too far: the 7 and the 8 are lost, the 1 and the 2 recovered
+    assert "errors on the 2 test 7s and 8s" in only78.table().columns
+
+
+def test_the_best_shift_is_searched_both_ways_and_ties_go_to_the_smallest():
+    from kdrepro.evaluation.error_counts import best_bias_shift
+
+    logits = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    assert best_bias_shift(logits, torch.tensor([1, 1]), 1, -torch.arange(0, 3.01, 1.0)) == (0.0, 0)
+    assert best_bias_shift(logits, torch.tensor([0, 0]), 1, -torch.arange(0, 3.01, 1.0)) == (-1.0, 0)  # a tie at -1 goes to the first class, the right one

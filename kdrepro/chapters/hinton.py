@@ -1,6 +1,7 @@
 """What the Hinton et al. (2015) MNIST chapter runs and checks: the teacher, the student on hard
-labels and distilled at T = 20, the temperature sweeps of a wide and a narrow student, and a
-transfer set without any 3 (with the bias shift that recovers the 3s)."""
+labels and distilled at T = 20, the temperature sweeps of a wide and a narrow student, and two
+restricted transfer sets: one without any 3 and one of only 7s and 8s, each with the bias shift
+that recovers the digits the student never saw."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from ..recipes.hinton import HintonRecipe, recipe
 
 TEACHER = "mlp_1200_1200_dropout"
 PAPER_SHIFT_3 = 3.5  # the paper's bias shift for class 3 (chosen on the test set, Section 3)
-SHIFTS = torch.arange(0, 12.01, 0.25)  # the bias shifts searched on training images
+PAPER_SHIFT_78 = -7.6  # the paper's shift of the biases of 7 and 8 (also chosen on the test set)
+SHIFTS = torch.arange(0, 12.01, 0.25)  # the bias shifts searched on training images (in magnitude)
 
 
 @dataclass
@@ -150,58 +152,81 @@ def temperature_sweeps(hs: HintonSetup) -> Sweeps:
 
 
 @dataclass
-class OmittedClass:
-    """A student distilled on a transfer set without class ``cls``, before and after shifting its bias."""
-    cls: int
+class RestrictedTransfer:
+    """A student distilled on a transfer set restricted to some classes (or without one), judged on the
+    whole test set before and after adding a shift to the biases of ``classes``."""
+    classes: tuple[int, ...]  # the classes whose bias is shifted
     test_logits: Tensor
     test_labels: Tensor
     shift: float  # chosen on the training images
     paper_shift: float
 
     def errors(self, shift: float = 0.0) -> tuple[int, int]:
-        """(all test errors, errors on the test images of ``cls``) after adding ``shift`` to its bias."""
-        bias = class_bias(self.test_logits.shape[1], self.cls, shift)
-        return (error_count(self.test_logits, self.test_labels, bias),
-                int(errors_per_class(self.test_logits + bias, self.test_labels)[self.cls]))
+        """(all test errors, errors on the test images of ``classes``) after adding ``shift`` to their biases."""
+        bias = class_bias(self.test_logits.shape[1], self.classes, shift)
+        wrong = errors_per_class(self.test_logits + bias, self.test_labels)
+        return error_count(self.test_logits, self.test_labels, bias), int(wrong[list(self.classes)].sum())
+
+    def error_rate(self, shift: float = 0.0) -> float:
+        """Test errors in % of the test set (the unit of the paper's 7-and-8 numbers)."""
+        return round(100 * self.errors(shift)[0] / len(self.test_labels), 2)
+
+    @property
+    def class_names(self) -> str:
+        return " and ".join(f"{c}s" for c in self.classes)
 
     def table(self) -> pd.DataFrame:
         rows = {"no shift": self.errors(), f"shift {self.shift:g} (chosen on training images)": self.errors(self.shift),
                 f"shift {self.paper_shift:g} (the paper's)": self.errors(self.paper_shift)}
-        n = int((self.test_labels == self.cls).sum())
-        return pd.DataFrame(rows, index=["test errors", f"errors on the {n} test {self.cls}s"]).T
+        n = int(torch.isin(self.test_labels, torch.tensor(self.classes)).sum())
+        return pd.DataFrame(rows, index=["test errors", f"errors on the {n} test {self.class_names}"]).T
 
-    def curve(self, shifts: Tensor = SHIFTS) -> list[tuple[float, int, int]]:
-        """(shift, test errors, errors on ``cls``) over ``shifts``."""
+    def curve(self, shifts: Tensor) -> list[tuple[float, int, int]]:
+        """(shift, test errors, errors on ``classes``) over ``shifts``."""
         return [(s, *self.errors(s)) for s in shifts.tolist()]
 
 
-def omit_class(hs: HintonSetup, cls: int = 3, paper_shift: float = PAPER_SHIFT_3) -> OmittedClass:
-    """Distil the 800-800 student at the chapter's T from a transfer set with no image of ``cls``; choose
-    the shift of its bias on the training images (the paper chose it on the test set)."""
+def distil_restricted(hs: HintonSetup, keep: Tensor, folder: str, classes: tuple[int, ...], shifts: Tensor,
+                      paper_shift: float) -> RestrictedTransfer:
+    """Distil the 800-800 student at the chapter's T from the training images ``keep``; choose the
+    shift of the biases of ``classes`` on all the training images (the paper chose it on the test set)."""
     train_x, train_y = hs.train.images, hs.train.labels
-    keep = torch.nonzero(train_y != cls).squeeze(1)
     if hs.train.indices is not None:
         keep = keep[torch.isin(keep, hs.train.indices)]
     model = student(hs)
-    hs.hist[f"no {cls}s"] = distil(hs, model, hs.temperature, f"omit{cls}",
-                                   train=Split(train_x, train_y, hs.spec.mean, hs.spec.std, keep), verbose=hs.verbose)
+    hs.hist[folder] = distil(hs, model, hs.temperature, folder,
+                             train=Split(train_x, train_y, hs.spec.mean, hs.spec.std, keep), verbose=hs.verbose)
     train_labels = train_y if hs.train.indices is None else train_y[hs.train.indices]
-    shift, _ = best_bias_shift(logits(hs, model, hs.train, subset=True), train_labels, cls, SHIFTS)
-    return OmittedClass(cls, logits(hs, model, hs.test), hs.test.labels, shift, paper_shift)
+    shift, _ = best_bias_shift(logits(hs, model, hs.train, subset=True), train_labels, classes, shifts)
+    return RestrictedTransfer(classes, logits(hs, model, hs.test), hs.test.labels, shift, paper_shift)
 
 
-def checks(hs: HintonSetup, sweeps: Sweeps, omitted: OmittedClass) -> list[Check]:
+def omit_class(hs: HintonSetup, cls: int = 3, paper_shift: float = PAPER_SHIFT_3) -> RestrictedTransfer:
+    """A transfer set with no image of ``cls``; the bias of ``cls`` is then raised."""
+    keep = torch.nonzero(hs.train.labels != cls).squeeze(1)
+    return distil_restricted(hs, keep, f"omit{cls}", (cls,), SHIFTS, paper_shift)
+
+
+def only_classes(hs: HintonSetup, classes: tuple[int, ...] = (7, 8),
+                 paper_shift: float = PAPER_SHIFT_78) -> RestrictedTransfer:
+    """A transfer set of only ``classes``; their biases are then lowered."""
+    keep = torch.nonzero(torch.isin(hs.train.labels, torch.tensor(classes))).squeeze(1)
+    return distil_restricted(hs, keep, "only" + "".join(map(str, classes)), tuple(classes), -SHIFTS, paper_shift)
+
+
+def checks(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,
+           only78: RestrictedTransfer | None = None) -> list[Check]:
     """Every published MNIST number and claim beside ours, each with its exact setting."""
     base = {"dataset": "mnist", "train_size": hs.n_train, "test_size": len(hs.test.labels)}
     pair = {**base, "teacher": TEACHER, "student": "mlp_800_800", "temperature": hs.temperature}
-    no3_pair = {**pair, "transfer_set": f"no {omitted.cls}s"}
+    no3_pair = {**pair, "transfer_set": "no 3s"}
     unshifted, shifted = omitted.errors(), omitted.errors(omitted.shift)
     flat = [sweeps.wide[T] for T in sweeps.wide if T >= 8]
     flat_ok = max(flat) - min(flat) <= max(15, 0.2 * sum(flat) / len(flat))
     inside = [sweeps.narrow[T] for T in sweeps.narrow if 2.5 <= T <= 4]
     outside = [sweeps.narrow[T] for T in sweeps.narrow if not 2.5 <= T <= 4]
     scale = hs.scale
-    return [
+    out = [
         check("hinton2015/mnist/teacher_errors", hs.errors("teacher"), scale=scale,
               setting={**base, "model": TEACHER, "jitter": hs.recipe.jitter}),
         check("hinton2015/mnist/student_errors", hs.errors("student"), scale=scale,
@@ -219,11 +244,22 @@ def checks(hs: HintonSetup, sweeps: Sweeps, omitted: OmittedClass) -> list[Check
                     f"30-30 errors: best in 2.5–4 = {min(inside)}, best outside = {min(outside)}",
                     scale=scale, setting={**base, "teacher": TEACHER}),
     ]
+    if only78 is not None:
+        only_pair = {**pair, "transfer_set": "only 7s and 8s"}
+        out += [check("hinton2015/mnist/only78_error_rate", only78.error_rate(), scale=scale, setting=only_pair),
+                check("hinton2015/mnist/only78_bias_error_rate", only78.error_rate(only78.shift), scale=scale,
+                      setting=only_pair)]
+    return out
 
 
-def metrics(hs: HintonSetup, sweeps: Sweeps, omitted: OmittedClass) -> dict:
+def metrics(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,
+            only78: RestrictedTransfer | None = None) -> dict:
     """What ``results.json`` keeps of the run."""
     unshifted, shifted, paper = omitted.errors(), omitted.errors(omitted.shift), omitted.errors(omitted.paper_shift)
+    extra = {} if only78 is None else {
+        "only78_error_rate": only78.error_rate(), "only78_chosen_shift": only78.shift,
+        "only78_shifted_error_rate": only78.error_rate(only78.shift),
+        "only78_paper_shift_error_rate": only78.error_rate(only78.paper_shift)}
     return {
         "teacher_test_errors": hs.errors("teacher"),
         "student_test_errors": hs.errors("student"),
@@ -234,5 +270,6 @@ def metrics(hs: HintonSetup, sweeps: Sweeps, omitted: OmittedClass) -> dict:
         "omit3_errors": unshifted[0], "omit3_errors_on_3": unshifted[1],
         "omit3_chosen_shift": omitted.shift, "omit3_shifted_errors": shifted[0], "omit3_shifted_errors_on_3": shifted[1],
         "omit3_paper_shift_errors": paper[0], "omit3_paper_shift_errors_on_3": paper[1],
+        **extra,
         "train_size": hs.n_train, "epochs": {"teacher": hs.teacher_cfg.epochs, "student": hs.student_cfg.epochs},
     }
