@@ -93,3 +93,24 @@ def test_inconclusive_checks_make_a_chapter_partly_reproduced_never_reproduced()
     from kdrepro.book.summary import INCONCLUSIVE, PARTLY, overall_verdict
     assert overall_verdict([{"verdict": "pass", "published": "holds"}, {"verdict": "inconclusive"}]) == PARTLY
     assert overall_verdict([{"verdict": "inconclusive"}, {"verdict": "not comparable"}]) == INCONCLUSIVE
+
+
+def test_registry_states_what_each_corrected_entry_measured():
+    from kdrepro.checks import published
+
+    for size in ("5m", "11m", "21m"):  # TinyViT's ImageNet-1k rows: from scratch, no distillation (Cream README)
+        p = get_published(f"wu2022/imagenet/in1k/tinyvit_{size}")
+        assert "from scratch" in p.claim and "no distillation" in p.claim and "distilled on" not in p.claim
+        assert p.setting["distillation"] == "none"
+        assert get_published(f"wu2022/imagenet/in21k/tinyvit_{size}").setting["pretraining"] == "in21k"
+    sparse = get_published("wu2022/claim/sparse_k_enough").claim
+    assert "K = 10 of 21,841" not in sparse and "K = 100" in sparse  # config.py: DISTILL.LOGITS_TOPK = 100
+    # DML: CIFAR-100 accuracies are Table 2 (Table 1 lists parameter counts)
+    assert not hasattr(published, "DML_TABLE1") and published.DML_TABLE2[("resnet32", "resnet32")][2] == 71.19
+    for p in published.published_for("zhang2018/cifar100"):
+        assert "Table 2" in p.source, p.key
+    peers = get_published("zhang2018/claim/more_peers_help")
+    assert "Market-1501" in peers.claim and "mAP" in peers.claim and "analogue" in peers.claim
+    assert "MobileNet" in peers.source
+    tokens = get_published("touvron2021/claim/tokens_distinct").claim
+    assert "0.999 between the two learned tokens" in tokens and "0.999 at the output" not in tokens

@@ -42,6 +42,29 @@ def test_curriculum_values_at_start_middle_and_end():
     assert values == sorted(values)  # rising: easy to hard
 
 
+def _official_cosine_decay(epoch, max_value=0.0, min_value=-1.0, loops=10):
+    """zhengli97/CTKD train_student.py's CosineDecay.get_value with the CIFAR script's settings
+    (--decay_max 0 --decay_min -1 --decay_loops 10); its GRL multiplies the gradient by it."""
+    i = min(max(epoch, 0), loops)
+    return (math.cos(i * math.pi / loops) + 1.0) * 0.5 * (max_value - min_value) + min_value
+
+
+def test_the_curriculum_counts_epochs_from_one_as_the_official_loop():
+    # hand-computed: the official loop's epoch 1 gives -(1 - cos(π/10))/2, its epoch 10 gives -1
+    assert -_official_cosine_decay(1) == pytest.approx((1 - math.cos(math.pi / 10)) / 2)
+    assert -_official_cosine_decay(10) == pytest.approx(1.0)
+    module = CurriculumTemperature(GlobalTemperature())
+    assert module.strength == pytest.approx(0.0244717, abs=1e-7)  # before any set_epoch: the first epoch's
+    module.set_epoch(0)  # the engine's first epoch is the official epoch 1
+    assert module.strength == pytest.approx(-_official_cosine_decay(1), abs=1e-12)
+    assert module.strength == pytest.approx(0.0244717, abs=1e-7)
+    module.set_epoch(9)  # the tenth epoch: the curriculum is complete
+    assert module.strength == pytest.approx(-_official_cosine_decay(10)) == 1.0
+    for e in range(15):
+        module.set_epoch(e)
+        assert module.strength == pytest.approx(-_official_cosine_decay(e + 1), abs=1e-12)
+
+
 def test_the_temperature_stays_in_the_official_range():
     module = CurriculumTemperature(InstanceTemperature(num_classes=5))
     tau = module(torch.randn(64, 5) * 50, torch.randn(64, 5) * 50)
@@ -67,7 +90,7 @@ def _setup(strength_epoch):
 
 def test_the_temperature_ascends_the_loss_the_student_descends():
     x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 4, (16,))
-    method = _setup(strength_epoch=10)  # λ = 1
+    method = _setup(strength_epoch=9)  # the tenth epoch: λ = 1
     _, losses = method(x, y)
     soft = losses["soft"]
     raw = method.temperature.module.raw
@@ -83,13 +106,13 @@ def test_the_temperature_ascends_the_loss_the_student_descends():
 def test_at_lambda_zero_the_temperature_does_not_move():
     student = create_model("mlp", hidden=(16,), in_features=64, num_classes=4, seed=0)
     teacher = create_model("mlp", hidden=(32,), in_features=64, num_classes=4, seed=1)
-    method = CTKD(student, teacher, CurriculumTemperature(GlobalTemperature(), loops=10))
+    method = CTKD(student, teacher, CurriculumTemperature(GlobalTemperature(), loops=10, lam_max=0.0))
     before = method.temperature.module.raw.detach().clone()
     w0 = torch.nn.utils.parameters_to_vector(student.parameters()).detach().clone()
     config = TrainConfig(epochs=1, batch_size=16, lr=0.1, momentum=0.0, schedule="constant", seed=0,
                          max_steps_per_epoch=3)
     Trainer(config, verbose=False).fit(method, synthetic(64, 0))
-    assert torch.equal(method.temperature.module.raw.detach(), before)  # epoch 0: λ = 0, no weight decay
+    assert torch.equal(method.temperature.module.raw.detach(), before)  # λ = 0 throughout, no weight decay
     assert not torch.equal(torch.nn.utils.parameters_to_vector(student.parameters()), w0)  # the student did
 
 

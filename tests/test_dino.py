@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from conftest import HELPERS, launch_two_cpu_processes
 from kdrepro.data.multicrop import MultiCrop
-from kdrepro.errors import DatasetError
+from kdrepro.errors import ConfigError, DatasetError
 from kdrepro.evaluation.frozen_features import knn_predict, linear_probe_accuracy
 from kdrepro.methods.dino import DINO, DinoHead, DinoNet, dino_loss, teacher_momentum, teacher_temperature
 from kdrepro.models import create_model
@@ -48,8 +48,23 @@ def test_schedules_start_middle_and_end():
     assert teacher_momentum(0.5) == pytest.approx(0.998)
     assert teacher_momentum(1.0) == pytest.approx(1.0)
     assert teacher_temperature(0, 0.04, 0.07, 30) == pytest.approx(0.04)
-    assert teacher_temperature(15, 0.04, 0.07, 30) == pytest.approx(0.055)
+    assert teacher_temperature(29, 0.04, 0.07, 30) == pytest.approx(0.07)  # reached in the last warm-up epoch
     assert teacher_temperature(30, 0.04, 0.07, 30) == teacher_temperature(99, 0.04, 0.07, 30) == 0.07
+
+
+def test_teacher_temperature_warm_up_matches_the_official_per_epoch_array():
+    # main_dino.py: linspace(0.04, 0.07, 3) then 0.07: hand-computed 0.04, 0.055, 0.07, 0.07
+    assert [teacher_temperature(e, 0.04, 0.07, 3) for e in range(4)] == pytest.approx([0.04, 0.055, 0.07, 0.07])
+    assert [teacher_temperature(e, 0.04, 0.07, 1) for e in range(2)] == [0.04, 0.07]  # linspace(a, b, 1) == [a]
+    assert teacher_temperature(0, 0.04, 0.07, 0) == 0.07
+    m = _tiny_dino(teacher_temp=0.07, teacher_temp_start=0.04, teacher_temp_warmup_epochs=3)
+    seen = []
+    for epoch in range(4):  # constant within an epoch: the method reads it from the epoch it is told
+        m.set_epoch(epoch)
+        seen.append(m.current_teacher_temp())
+    assert seen == pytest.approx([0.04, 0.055, 0.07, 0.07])
+    with pytest.raises(ConfigError, match="whole epochs"):
+        teacher_temperature(0, 0.04, 0.07, 2.5)
 
 
 def test_head_last_layer_is_weight_normalised_with_a_fixed_unit_norm():

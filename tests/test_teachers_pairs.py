@@ -104,3 +104,35 @@ def test_every_chapter_picks_its_data_the_same_way(monkeypatch, tmp_path):
         dml_chapter.setup("medium", dataset="mnist")
     with pytest.raises(DatasetError, match="none of"):
         dml_chapter.setup("medium")
+
+
+def _measured_pair(accuracies: dict[str, list[float]], scale: str = "medium", dataset: str = "cifar10"):
+    """A PairSetup holding finished runs with the given last-epoch accuracies (no training)."""
+    from types import SimpleNamespace
+
+    from kdrepro.chapters.cifar import PairSetup
+    from kdrepro.data import get_spec
+    from kdrepro.recipes.cifar import recipe
+    from kdrepro.training.pairs import PairRun
+
+    runs = {(m, seed): PairRun(m, None, [{"test_accuracy": acc}]) for m, values in accuracies.items()
+            for seed, acc in enumerate(values)}
+    teacher = SimpleNamespace(info={"model": "resnet20"}, accuracy=90.0)
+    return PairSetup(scale, recipe(scale), dataset, get_spec(dataset), teacher, "resnet8", (0,), runs=runs)
+
+
+def test_a_one_seed_claim_within_the_test_sets_sampling_noise_is_inconclusive():
+    from kdrepro.chapters.cifar import beats_claim
+
+    key = "tian2020/claim/kd_beats_student"
+    ps = _measured_pair({"kd": [70.1], "student": [70.0]})
+    assert ps.test_images == 10_000
+    tie = beats_claim(ps, key, "kd", "student")  # +0.1 point on 10,000 images, one seed each
+    assert tie.verdict == "inconclusive" and "sampling noise" in tie.reason
+    assert "10,000 images" in tie.measured and "cifar10" in tie.measured
+    # two standard errors of the difference at 70 %: 200·sqrt(2·0.7·0.3/10,000) ≈ 1.30 points
+    assert beats_claim(_measured_pair({"kd": [71.5], "student": [70.0]}), key, "kd", "student").verdict == "pass"
+    assert beats_claim(_measured_pair({"kd": [68.5], "student": [70.0]}), key, "kd", "student").verdict == "fail"
+    seeds = _measured_pair({"kd": [71.0, 71.2], "student": [70.0, 70.2]})  # two seeds: the seeds' spread decides
+    assert beats_claim(seeds, key, "kd", "student").verdict == "pass"
+    assert _measured_pair({"kd": [70.0]}, scale="smoke").test_images == 500  # the smoke recipe's slice

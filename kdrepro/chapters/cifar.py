@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..checks import Check, check, check_claim, is_published, not_measured
+from ..checks import Check, check, check_improvement, is_published, not_measured
 from ..checks.published import AT_TABLE1, CRD_CROSS, CRD_METHODS, CRD_SAME
 from ..data import DatasetSpec, choose_dataset, get_spec
 from ..engine import is_main_process
@@ -49,6 +49,12 @@ class PairSetup:
                 "recipe": "crd-240" if self.scale == "full" else f"kdrepro-{self.scale}",
                 "teacher": self.teacher_name, "student": self.student,
                 "comparison": "same student, teacher, data and recipe"}
+
+    @property
+    def test_images(self) -> int:
+        """How many test images each accuracy is measured on (the recipe's slice, or the whole test set)."""
+        n = self.spec.test_size
+        return n if self.recipe.test_subset is None else min(self.recipe.test_subset, n)
 
     def run_dirs(self) -> list:
         """The teacher's and every student's run folders (for the chapter's training time)."""
@@ -185,12 +191,12 @@ def at_table1_checks(ps: PairSetup) -> list[Check]:
 
 
 def beats_claim(ps: PairSetup, key: str, better: str, worse: str) -> Check:
-    """A claim "``better`` beats ``worse``", judged on the mean over seeds of our two runs."""
-    a, b = mean_std(accuracies(ps, better))[0], mean_std(accuracies(ps, worse))[0]
-    n_a, n_b = len(accuracies(ps, better)), len(accuracies(ps, worse))
-    evidence = (f"{LABELS[better]} {a:.2f} % ({n_a} seed(s)) vs {LABELS[worse]} {b:.2f} % ({n_b}): "
-                f"{a - b:+.2f} on {ps.dataset}")
-    return check_claim(key, a > b, evidence, scale=ps.scale, setting=ps.setting)
+    """A claim "``better`` beats ``worse``" on our runs: the mean gain over seeds against the seeds'
+    spread or, with one seed per side, against the test set's sampling noise; within it, inconclusive."""
+    c = check_improvement(key, accuracies(ps, better), accuracies(ps, worse), scale=ps.scale, setting=ps.setting,
+                          names=(LABELS[better], LABELS[worse]), test_images=ps.test_images)
+    c.measured = f"{c.measured} on {ps.dataset}"
+    return c
 
 
 __all__ = ["PairSetup", "setup", "run_methods", "accuracies", "mean_std", "published_row", "summary_table",

@@ -33,6 +33,7 @@ class DeitRecipe:
     seeds: tuple[int, ...] = (0,)
     temperature: float = 3.0  # soft distillation, the paper's τ and λ
     lam: float = 0.1
+    kl_normalisation: str = "elements"  # the official code's (Table 3); "batch": the chapter's ablation
     crop_padding: int = 4
 
     def config(self, seed: int = 0) -> TrainConfig:

@@ -1,7 +1,7 @@
 """TinyViT's fast-distillation recipe at each scale.
 
 ``full`` is the paper's: ImageNet-21k pretraining distillation (90 epochs, a CLIP-ViT-L/14 teacher
-fine-tuned on ImageNet-21k, top-10 logits stored) and ImageNet-1k fine-tuning, or ImageNet-1k
+fine-tuned on ImageNet-21k, top-100 logits stored) and ImageNet-1k fine-tuning, or ImageNet-1k
 distillation (300 epochs); kdrepro's data pipeline has no ImageNet yet, so ``full`` refuses with
 that message. ``medium`` distils a zoo CNN (trained by :mod:`kdrepro.training.teachers`) into TinyViT-5M's
 shape on 32×32 images, from the live teacher and from the store at several K; ``smoke`` runs a
@@ -55,7 +55,7 @@ RECIPES: dict[str, TinyVitRecipe] = {
     "medium": TinyVitRecipe(_DATA, teacher="resnet20", epochs=8, train_subset=15_000,
                             student=dict(embed_dims=(32, 64, 96, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 3, 4))),
 }
-FULL_MESSAGE = ("full scale is the paper's ImageNet-21k / ImageNet-1k setting (a CLIP-ViT-L/14 teacher, top-10 logits "
+FULL_MESSAGE = ("full scale is the paper's ImageNet-21k / ImageNet-1k setting (a CLIP-ViT-L/14 teacher, top-100 logits "
                 "of 90 epochs stored), which kdrepro's data pipeline does not provide yet: run the medium scale, or "
                 "use the official TinyViT code")
 
