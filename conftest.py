@@ -2,6 +2,12 @@
 
 Chapter runs made by tests (nbval, ``kdrepro run``) go to a temporary ``KDREPRO_RUNS``, so
 they never reuse or overwrite a run in ``runs/``. The data root is the user's (or CI's).
+
+The suite runs on the CPU in float32 even on a GPU machine (its exact-equality tests, e.g. resume
+and stored = live, assume it): ``ACCELERATE_USE_CPU=1`` for kdrepro and Accelerate, and
+``CUDA_VISIBLE_DEVICES=""`` for torch and every subprocess (notebook kernels, ``accelerate launch``).
+``KDREPRO_TEST_GPU=1`` lifts the pin and runs the tests marked ``gpu`` (skipped otherwise):
+``KDREPRO_TEST_GPU=1 pytest -m gpu``.
 """
 
 import os
@@ -9,9 +15,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent
+GPU_TESTS = os.environ.get("KDREPRO_TEST_GPU", "") not in ("", "0")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if not GPU_TESTS:  # set before anything initialises CUDA
+    os.environ["ACCELERATE_USE_CPU"] = "1"
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 if "KDREPRO_MIRROR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
     os.environ["KDREPRO_MIRROR"] = str(REPO.parent / "shared" / "data")
 
@@ -30,3 +42,18 @@ def pytest_configure(config):
 def pytest_unconfigure(config):
     if _RUNS:
         shutil.rmtree(_RUNS, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run only under ``KDREPRO_TEST_GPU=1`` on a machine with a GPU."""
+    if GPU_TESTS:
+        import torch
+
+        if torch.cuda.is_available():
+            return
+        reason = "KDREPRO_TEST_GPU=1 but torch sees no CUDA device"
+    else:
+        reason = "needs a GPU: run with KDREPRO_TEST_GPU=1 (the suite is pinned to the CPU otherwise)"
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(pytest.mark.skip(reason=reason))

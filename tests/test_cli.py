@@ -18,7 +18,7 @@ def test_unknown_chapter_lists_valid_ones(capsys):
 
 
 def test_planned_chapter_is_refused_as_unknown(capsys, monkeypatch, tmp_path):
-    from kdrepro.chapters.registry import registry as chapters
+    from kdrepro.chapters import registry as chapters
     monkeypatch.setattr(chapters, "REPO_ROOT", tmp_path)  # as if the TinyViT notebook were not written yet
     assert "planned but not written yet" in _error(capsys, "run", "tinyvit")
 
@@ -66,3 +66,13 @@ def test_run_hinton_smoke_writes_notebook_and_results(capsys, tmp_path):
     # the runner adds the whole execution's time, which the kernel's start makes the longer
     assert results["run_time_s"] >= results["wall_time_s"]
     assert (run / "01_hinton_kd.ipynb").exists()
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_run_under_accelerate_launch_is_refused_with_the_commands_to_launch(capsys, monkeypatch, tmp_path, rank):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as `accelerate launch --num_processes 2` sets it in every process
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
+    err = _error(capsys, "run", "hinton")
+    assert "without `accelerate launch`" in err and "kdrepro pair train" in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing written

@@ -424,7 +424,7 @@ def test_make_loader_uses_registry_normalisation(root, monkeypatch):
     assert torch.allclose(x, (images[:4].float() / 255 - 0.1307) / 0.3081)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.gpu
 def test_loader_on_cuda(data):
     loader = BatchLoader(*data, 10, device="cuda", augment=Augment(crop_padding=2, flip=True))
     b = next(iter(loader))

@@ -2,15 +2,19 @@
 rebuilt densely, stored targets equal to the live teacher's on the replayed views, writes shared by
 processes, and clear refusals of runs the store does not fit."""
 
+import json
+import shutil
 import sys
 
 import pytest
 import torch
 
-from conftest import HELPERS
+from conftest import HELPERS, launch_two_cpu_processes
 from kdrepro.data import Augment, BatchLoader, SeededAugment, sample_seeds
 from kdrepro.engine import Trainer, TrainConfig
 from kdrepro.errors import ConfigError
+from kdrepro.engine import accel
+from kdrepro.stores import topk
 from kdrepro.stores.topk import (SparseLogitStore, SparseStoredTeacher, dense_target, open_or_record, pass_seconds,
                                  record_sparse_logits, target_agreement)
 from kdrepro.methods import KD
@@ -98,6 +102,8 @@ def test_the_agreement_report_measures_what_the_top_k_keeps(tmp_path):
 def test_two_processes_write_their_own_rows_of_one_store(tmp_path, monkeypatch):
     data = synthetic(40, 0, channels=3)
     augment = SeededAugment(crop_padding=1, seed=2)
+    monkeypatch.setattr(topk, "wait_for_everyone", lambda: None)  # the ranks run one after the other here,
+    monkeypatch.setattr(topk, "process_device", lambda: torch.device("cpu"))  # in one process: no process group
     for rank in (0, 1):  # as under `accelerate launch`: each process its share, the same files
         monkeypatch.setenv("WORLD_SIZE", "2")
         monkeypatch.setenv("RANK", str(rank))
@@ -124,3 +130,71 @@ def test_kd_trains_from_the_store_and_runs_it_does_not_fit_are_refused(tmp_path)
                              path=tmp_path / "store")
     with pytest.raises(FileNotFoundError, match="record one"):
         SparseLogitStore(tmp_path / "nothing")
+
+
+def test_under_a_launch_the_barrier_works_before_any_accelerator(monkeypatch):
+    calls = []
+
+    class State:
+        def wait_for_everyone(self):
+            calls.append("barrier")
+
+    monkeypatch.setattr(accel, "is_initialized", lambda: False)  # no Accelerator created yet
+    monkeypatch.setattr(accel, "process_state", State)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    accel.wait_for_everyone()
+    assert calls == []  # one process: nothing to wait for
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    accel.wait_for_everyone()
+    assert calls == ["barrier"]
+
+
+def _layout(augment):
+    return dict(epochs=1, num_samples=40, k=3, num_classes=4, augment=augment, teacher="CifarResNet")
+
+
+def test_a_non_main_process_opens_the_store_only_after_the_barrier(tmp_path, monkeypatch):
+    augment = SeededAugment(crop_padding=1, seed=2)
+    SparseLogitStore.create(tmp_path / "written", **_layout(augment))  # what the main process writes
+
+    def barrier():  # the main process reaches the barrier once its store is written
+        shutil.copytree(tmp_path / "written", tmp_path / "store")
+
+    monkeypatch.setattr(topk, "is_main_process", lambda: False)
+    monkeypatch.setattr(topk, "wait_for_everyone", barrier)
+    store = SparseLogitStore.create(tmp_path / "store", **_layout(augment))
+    assert store.meta["k"] == 3 and store.written.shape == (1, 40)
+
+
+def test_a_non_main_process_refuses_when_the_main_one_wrote_no_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(topk, "is_main_process", lambda: False)
+    monkeypatch.setattr(topk, "wait_for_everyone", lambda: None)
+    with pytest.raises(ConfigError, match="main process wrote no store"):
+        SparseLogitStore.create(tmp_path / "store", **_layout(SeededAugment(crop_padding=1, seed=2)))
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("given", [None, "meta"])
+def test_the_teacher_pass_runs_on_the_accelerators_device_or_the_one_given(tmp_path, monkeypatch, given):
+    seen = []
+
+    def pass_(teacher, train, augment, epochs, k, path, batch_size, device, *rest):
+        seen.append((next(teacher.parameters()).device, device))
+        return "store"
+
+    monkeypatch.setattr(topk, "_teacher_pass", pass_)
+    accelerator = "meta" if given is None else "cpu"  # meta: as if the accelerator were a GPU
+    monkeypatch.setattr(topk, "process_device", lambda: torch.device(accelerator))
+    teacher = _teacher()  # loaded from disk: on the CPU
+    data = synthetic(8, 0, channels=3)
+    assert record_sparse_logits(teacher, data, SeededAugment(seed=1), 1, 2, tmp_path / "s", device=given) == "store"
+    assert seen == [(torch.device("meta"), torch.device("meta"))]
+
+
+@pytest.mark.slow
+def test_under_accelerate_launch_the_other_process_waits_for_the_store(tmp_path):
+    proc = launch_two_cpu_processes(str(HELPERS / "store_first.py"), str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert result == {"k": 3, "complete": True, "device": "cpu"}

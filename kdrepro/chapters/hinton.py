@@ -15,7 +15,7 @@ from torch import Tensor
 from .. import data
 from ..checks import Check, check, check_claim
 from ..data import DatasetSpec
-from ..engine import Split, TrainConfig, Trainer, predict_logits, save_model
+from ..engine import Split, TrainConfig, Trainer, predict_logits, process_device, save_model
 from ..evaluation.error_counts import best_bias_shift, class_bias, error_count, errors_per_class
 from ..methods import KD, CrossEntropy, StoredTeacher
 from ..models import create_model
@@ -39,7 +39,7 @@ class HintonSetup:
     spec: DatasetSpec
     train: Split
     test: Split
-    device: str
+    device: str  # where the logits are computed: the Trainer's device
     teacher: torch.nn.Module | None = None
     stored: StoredTeacher | None = None  # the teacher's logits on the training images, computed once
     hist: dict[str, list[dict]] = field(default_factory=dict)  # every trained net's history, by name
@@ -80,7 +80,7 @@ def setup(scale: str, out: Path, seed: int = 0, temperature: float = 20.0, teach
     subset = None if r.train_subset is None else torch.arange(r.train_subset)
     return HintonSetup(scale, seed, temperature, r, teacher_cfg, student_cfg, Path(out), spec,
                        Split(train_x, train_y, spec.mean, spec.std, subset), Split(test_x, test_y, spec.mean, spec.std),
-                       "cuda" if torch.cuda.is_available() else "cpu")
+                       str(process_device()))
 
 
 def logits(hs: HintonSetup, model: torch.nn.Module, split: Split, *, subset: bool = False) -> Tensor:

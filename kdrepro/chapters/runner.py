@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .registry import Chapter, check_scale, get
+from ..engine.accel import launched_processes
 from ..errors import ConfigError
 from ..io import write_json
 from ..paths import runs_root
@@ -39,16 +40,25 @@ def run_dir(chapter: str, scale: str) -> Path:
     return runs_root() / chapter / scale
 
 
+def refuse_under_launch() -> None:
+    """A chapter runs in one process (its notebook kernel): under ``accelerate launch`` every process
+    would execute it and write the same notebook and results."""
+    if launched_processes() > 1:
+        raise ConfigError("`kdrepro run` executes a chapter in one process: run it without `accelerate launch` "
+                          "(launch the training commands, `kdrepro teacher train` and `kdrepro pair train`, instead)")
+
+
 def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None, *,
                 out_dir: str | Path | None = None, fresh: bool = False, log_output: bool = True) -> Path:
     """Execute chapter ``name`` at ``scale``; returns the executed notebook's path.
 
     Training runs inside the chapter checkpoint into the output folder, so running it again
     resumes (and skips what is finished); ``fresh`` deletes the folder first. Unknown chapters,
-    scales and parameter names are refused with the valid ones.
+    scales and parameter names are refused with the valid ones, and so is a run under ``accelerate launch``.
     """
     import papermill
 
+    refuse_under_launch()
     chapter = get(name)
     check_scale(scale)
     parameters = dict(parameters or {})

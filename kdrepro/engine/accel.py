@@ -7,8 +7,33 @@ import os
 import torch
 from accelerate import Accelerator, PartialState
 from accelerate.state import is_initialized
+from accelerate.utils import parse_flag_from_env
 
 from ..errors import ConfigError
+
+
+def use_gpu() -> bool:
+    """Whether this process computes on the GPU: when there is one, unless ``ACCELERATE_USE_CPU=1``
+    (which the test suite sets, so that it runs on the CPU in float32 on a GPU machine too)."""
+    return torch.cuda.is_available() and not parse_flag_from_env("ACCELERATE_USE_CPU")
+
+
+def launched_processes() -> int:
+    """The number of processes the launcher started (``accelerate launch`` sets WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def process_state() -> PartialState:
+    """Accelerate's state of this process, created on first use with the same CPU/GPU choice as
+    :func:`make_accelerator`: under ``accelerate launch`` creating it joins the launcher's process
+    group, so barriers and devices work before (or without) any Accelerator."""
+    return PartialState(cpu=not use_gpu())
+
+
+def process_device() -> torch.device:
+    """The device this process computes on, as the Trainer's Accelerator chooses it (its own GPU
+    under ``accelerate launch``)."""
+    return process_state().device
 
 
 def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
@@ -22,7 +47,7 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     script.py`` (the processes find no GPU and join one gloo group on the CPU);
     ``accelerate launch --cpu`` starts one process only, whatever ``--num_processes`` says.
     """
-    on_gpu = torch.cuda.is_available()
+    on_gpu = use_gpu()
     if mixed_precision == "auto":
         mixed_precision = "bf16" if on_gpu else "no"
     try:
@@ -30,7 +55,7 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     except ValueError as err:  # Accelerate keeps one state per process
         raise ConfigError(f"every recipe trained in one process must use the same mixed_precision "
                           f"(this one asks for {mixed_precision!r}): {err}") from err
-    expected = int(os.environ.get("WORLD_SIZE", "1"))
+    expected = launched_processes()
     if accelerator.num_processes != expected:
         raise ConfigError(
             f"the launcher started {expected} processes but Accelerate sees {accelerator.num_processes}: "
@@ -46,6 +71,8 @@ def is_main_process() -> bool:
 
 
 def wait_for_everyone() -> None:
-    """Wait until every launched process gets here; at once with one process (or no Accelerator yet)."""
-    if is_initialized():
-        PartialState().wait_for_everyone()
+    """Wait until every launched process gets here; at once with one process. Under ``accelerate
+    launch`` this works before any Accelerator exists (it joins the process group first), so a
+    process that starts by reading what the main one writes (a store) really waits for it."""
+    if is_initialized() or launched_processes() > 1:
+        process_state().wait_for_everyone()

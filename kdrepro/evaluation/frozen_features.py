@@ -30,13 +30,15 @@ def split_labels(split: Split) -> Tensor:
 def knn_predict(train_features: Tensor, train_labels: Tensor, test_features: Tensor, num_classes: int,
                 k: int = 20, temperature: float = 0.07, chunk: int = 1000) -> Tensor:
     """Each test sample's class: its ``k`` most cosine-similar training samples vote with weight
-    exp(similarity / temperature). Features must be ℓ2-normalised."""
+    exp(similarity / temperature). Features must be ℓ2-normalised; the vote runs on the training
+    features' device, and the predictions are returned there."""
     k = min(k, len(train_labels))
+    train_labels = train_labels.to(train_features.device)
     out = []
     for start in range(0, len(test_features), chunk):
-        sim = test_features[start:start + chunk] @ train_features.T
+        sim = test_features[start:start + chunk].to(train_features.device) @ train_features.T
         top, idx = sim.topk(k, dim=1)
-        votes = torch.zeros(len(top), num_classes, dtype=top.dtype)
+        votes = torch.zeros(len(top), num_classes, dtype=top.dtype, device=top.device)
         votes.scatter_add_(1, train_labels[idx], torch.exp(top / temperature))
         out.append(votes.argmax(1))
     return torch.cat(out)
@@ -47,7 +49,7 @@ def knn_accuracy(backbone: nn.Module, train: Split, test: Split, num_classes: in
     """Weighted k-NN test accuracy (%) of ``backbone``'s frozen features, the training split as memory."""
     pred = knn_predict(extract_features(backbone, train), split_labels(train), extract_features(backbone, test),
                        num_classes, k, temperature)
-    return 100.0 * float((pred == split_labels(test)).float().mean())
+    return 100.0 * float((pred.cpu() == split_labels(test)).float().mean())
 
 
 def linear_probe_accuracy(train_features: Tensor, train_labels: Tensor, test_features: Tensor, test_labels: Tensor,

@@ -34,7 +34,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from ..models.output import feature_shapes
-from .base import Distiller
+from .base import Distiller, device_of
 from .fitnets import ConvRegressor
 
 
@@ -54,7 +54,7 @@ def boundary_agreement(student_preacts: list[Tensor], teacher_preacts: list[Tens
     their activation boundary in student and teacher: 1 means every boundary transferred."""
     same = total = 0
     for s, t in zip(student_preacts, teacher_preacts):
-        same += ((s > 0) == (t > 0)).sum().item()
+        same += ((s > 0) == (t > 0).to(s.device)).sum().item()
         total += t.numel()
     return same / max(total, 1)
 
@@ -107,9 +107,13 @@ class ABInitialization(Distiller):
 
     @torch.no_grad()
     def agreement(self, x: Tensor) -> float:
-        """:func:`boundary_agreement` on a batch, in eval mode."""
+        """:func:`boundary_agreement` on a batch, in eval mode; ``x`` goes to each network's device
+        (the student and connectors on one, the live teacher possibly on another)."""
         was = self.training
         self.eval()
-        _, s, t = self.connected(x)
-        self.train(was)
+        try:
+            t = self.teacher(x.to(device_of(self.teacher))).preact_features[1:-1]
+            s = self.connectors(self.student(x.to(device_of(self.student))).preact_features[1:-1])
+        finally:
+            self.train(was)
         return boundary_agreement(s, t)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError
-from .base import Distiller
+from .base import Distiller, device_of
 
 
 def attention_map(features: Tensor, p: float = 2.0, normalize: bool = True) -> Tensor:
@@ -82,8 +82,11 @@ class AttentionTransfer(Distiller):
 @torch.no_grad()
 def attention_distance(student, teacher, x: Tensor, distance: str = "paper") -> list[float]:
     """Per paired group, the attention distance between two models on images ``x`` (eval mode):
-    how far the student looks from where the teacher looks."""
+    how far the student looks from where the teacher looks. Each model runs on its own device (a
+    trained student may sit on the GPU, a loaded teacher on the CPU); the distance is taken on the student's."""
     student.eval()
     teacher.eval()
-    pairs = paired_groups(student(x).features, teacher(x).features)
-    return [at_loss(s, t, distance=distance).item() for s, t in pairs]
+    device = device_of(student)
+    s_feats = student(x.to(device)).features
+    t_feats = [f.to(device) for f in teacher(x.to(device_of(teacher))).features]
+    return [at_loss(s, t, distance=distance).item() for s, t in paired_groups(s_feats, t_feats)]

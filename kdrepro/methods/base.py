@@ -10,6 +10,8 @@ optimiser, never wrapped in DDP and never in the checkpoint; it stays in eval mo
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -85,6 +87,24 @@ class StoredTeacher(TeacherStore):
                              "distiller(batch.x, batch.y, batch.index) with batches from BatchLoader")
         table = self.logits[self.epoch] if self.per_epoch else self.logits
         return ModelOutput(table[index].float())
+
+
+def float32_region(x: Tensor):
+    """A context in which autocast is off for ``x``'s device: what runs inside stays float32 (a sharp
+    softmax's input, a learned temperature). A no-op on devices autocast does not know (``meta``)."""
+    if x.device.type in ("cpu", "cuda", "xpu", "mps"):
+        return torch.autocast(device_type=x.device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def device_of(module: nn.Module) -> torch.device:
+    """The device of ``module``'s parameters (or buffers; the CPU if it has neither): where a helper
+    that runs it must put its inputs. The engine moves models to the accelerator in place."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
 
 
 def freeze(model: nn.Module) -> nn.Module:

@@ -14,7 +14,10 @@ The reversal strength follows a cosine curriculum over the first :math:`E` epoch
 .. math:: \lambda_n = \lambda_{min} + \tfrac12(\lambda_{max} - \lambda_{min})
           \bigl(1 + \cos\bigl((1 + \tfrac{\min(n, E)}{E})\pi\bigr)\bigr),
 
-from 0 to 1 with :math:`E = 10`: distillation starts easy and gets harder. The raw output of the
+from 0 to 1 with :math:`E = 10`: distillation starts easy and gets harder. As in the official
+training loop (``for epoch in range(1, epochs + 1)``, the cosine decay evaluated at ``epoch``),
+:math:`n` counts epochs from 1: the first epoch trains at :math:`\lambda_1 = (1 - \cos(\pi/10))/2
+\approx 0.024`, the tenth and every later one at 1. The raw output of the
 module is mapped into the official code's range, :math:`\tau = 1 + 20\,\sigma(\cdot)`.
 
 Two modules: a *global* temperature (one learnable scalar, initialised at 1 as in the official
@@ -36,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..models import ModelOutput
-from .base import Distiller
+from .base import Distiller, float32_region
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -56,8 +59,9 @@ def reverse_gradient(x: Tensor, strength: float) -> Tensor:
 
 
 def curriculum_lambda(epoch: int, loops: int = 10, lam_min: float = 0.0, lam_max: float = 1.0) -> float:
-    """Eq. 8: the reversal strength in (0-based) epoch ``epoch``, rising from ``lam_min`` to
-    ``lam_max`` over ``loops`` epochs along half a cosine, then constant."""
+    """Eq. 8: the reversal strength in epoch ``epoch`` counted from 1 (the official loop's
+    numbering), rising from ``lam_min`` to ``lam_max`` along half a cosine until epoch ``loops``,
+    then constant."""
     if loops <= 0:
         return lam_max
     n = min(max(epoch, 0), loops)
@@ -84,12 +88,14 @@ class InstanceTemperature(nn.Module):
 
     def forward(self, teacher_logits: Tensor, student_logits: Tensor) -> Tensor:
         x = torch.cat([teacher_logits.detach(), student_logits.detach()], dim=1).float()
-        return self.mlp(x)
+        with float32_region(x):  # τ in float32, not bf16's coarse steps
+            return self.mlp(x)
 
 
 class CurriculumTemperature(nn.Module):
     """The plug-in: ``module``'s raw output, through the GRL at the curriculum's strength, mapped
-    to ``t_min + t_range · sigmoid(raw)``. Call :meth:`set_epoch` at the start of every epoch."""
+    to ``t_min + t_range · sigmoid(raw)``. Call :meth:`set_epoch` with the engine's 0-based epoch at
+    the start of every epoch: engine epoch ``e`` is the official loop's epoch ``e + 1``."""
 
     def __init__(self, module: nn.Module, t_min: float = 1.0, t_range: float = 20.0, loops: int = 10,
                  lam_min: float = 0.0, lam_max: float = 1.0):
@@ -97,10 +103,10 @@ class CurriculumTemperature(nn.Module):
         self.module = module
         self.t_min, self.t_range = t_min, t_range
         self.loops, self.lam_min, self.lam_max = loops, lam_min, lam_max
-        self.strength = curriculum_lambda(0, loops, lam_min, lam_max)
+        self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        self.strength = curriculum_lambda(epoch, self.loops, self.lam_min, self.lam_max)
+        self.strength = curriculum_lambda(epoch + 1, self.loops, self.lam_min, self.lam_max)
 
     def forward(self, teacher_logits: Tensor, student_logits: Tensor) -> Tensor:
         raw = reverse_gradient(self.module(teacher_logits, student_logits), self.strength)

@@ -34,8 +34,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.multicrop import MultiCrop
+from ..errors import ConfigError
 from ..models import ModelOutput
-from .base import Distiller
+from .base import Distiller, float32_region
 
 
 class DinoHead(nn.Module):
@@ -62,8 +63,11 @@ class DinoHead(nn.Module):
         self.last_g = nn.Parameter(torch.ones(out_dim, 1), requires_grad=not norm_last_layer)
 
     def forward(self, features: Tensor) -> Tensor:
-        z = F.normalize(self.mlp(features), dim=-1)
-        return F.linear(z, self.last_g * F.normalize(self.last_v, dim=-1))
+        # float32 under any autocast: the output is divided by τ_t = 0.04 before a softmax, and bf16
+        # rounding of the bottleneck or of the output would move the sharpened logits by ~0.1
+        with float32_region(features):
+            z = F.normalize(self.mlp(features.float()), dim=-1)
+            return F.linear(z, self.last_g * F.normalize(self.last_v, dim=-1))
 
 
 class DinoNet(nn.Module):
@@ -99,11 +103,21 @@ def teacher_momentum(progress: float, base: float = 0.996) -> float:
     return 1 - (1 - base) * (math.cos(math.pi * min(max(progress, 0.0), 1.0)) + 1) / 2
 
 
-def teacher_temperature(epoch: float, start: float = 0.04, end: float = 0.04, warmup_epochs: float = 0) -> float:
-    """τ_t: linear warm-up from ``start`` to ``end`` over ``warmup_epochs`` (the paper: 0.04 → 0.07 over 30)."""
-    if warmup_epochs <= 0 or epoch >= warmup_epochs:
+def teacher_temperature(epoch: int, start: float = 0.04, end: float = 0.04, warmup_epochs: int = 0) -> float:
+    """τ_t in (0-based) epoch ``epoch``: the official schedule (``main_dino.py``), ``warmup_epochs``
+    values evenly spaced from ``start`` to ``end`` inclusive — ``end`` is reached in the *last*
+    warm-up epoch, ``warmup_epochs - 1`` — then ``end`` (the paper: 0.04 → 0.07 over 30 epochs).
+    Over 3 warm-up epochs: 0.04, 0.055, 0.07, 0.07, … One warm-up epoch gives ``start`` then ``end``.
+    The value is per epoch: every step of an epoch uses it, as in the official code."""
+    warmup = int(round(warmup_epochs))
+    if warmup != warmup_epochs:
+        raise ConfigError(f"the teacher temperature warms up over whole epochs, not {warmup_epochs}")
+    epoch = int(epoch)
+    if warmup <= 0 or epoch >= warmup:
         return end
-    return start + (end - start) * epoch / warmup_epochs
+    if warmup == 1:
+        return start
+    return start + (end - start) * max(epoch, 0) / (warmup - 1)
 
 
 def _all_mean(x: Tensor) -> Tensor:
@@ -124,7 +138,7 @@ class DINO(Distiller):
 
     def __init__(self, student: DinoNet, *, mean, std, total_steps: int, crops: MultiCrop = MultiCrop(),
                  student_temp: float = 0.1, teacher_temp: float = 0.04, teacher_temp_start: float | None = None,
-                 teacher_temp_warmup_epochs: float = 0, momentum: float = 0.996, centre_momentum: float = 0.9,
+                 teacher_temp_warmup_epochs: int = 0, momentum: float = 0.996, centre_momentum: float = 0.9,
                  centering: bool = True, sharpening: bool = True):
         super().__init__(student)
         # The teacher is trained (by EMA, not by gradients), so it is a submodule: checkpointed with
@@ -143,6 +157,7 @@ class DINO(Distiller):
         self.student_temp, self.teacher_temp = student_temp, teacher_temp
         self.teacher_temp_start = teacher_temp if teacher_temp_start is None else teacher_temp_start
         self.teacher_temp_warmup_epochs = teacher_temp_warmup_epochs
+        teacher_temperature(0, self.teacher_temp_start, teacher_temp, teacher_temp_warmup_epochs)  # whole epochs
         self.momentum, self.centre_momentum = momentum, centre_momentum
         self.centering, self.sharpening = centering, sharpening
         self.epoch = 0

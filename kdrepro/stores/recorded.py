@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from ..data import Augment
 from ..methods import StoredTeacher
+from ..engine.accel import process_device
 from ..engine.config import TrainConfig
 from ..engine.trainer import Split, loader_key, train_loader
 
@@ -27,9 +28,9 @@ def record_teacher_logits(teacher: nn.Module, train: Split, config: TrainConfig,
     """The teacher's logits for every epoch of a one-process run of ``config`` on ``train``.
 
     ``device`` must be the one the run trains on (augmentation is drawn from that device's
-    generator); by default the GPU when there is one, as the Trainer does.
+    generator); by default the device the Trainer's Accelerator picks (the GPU when there is one).
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else process_device()
     teacher = teacher.to(device).eval()
     loader = train_loader(config, train, augment, device)
     steps = len(loader) if config.max_steps_per_epoch is None else min(len(loader), config.max_steps_per_epoch)

@@ -26,10 +26,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import SeededAugment, normalize
-from ..engine import Split, is_main_process, wait_for_everyone
+from ..engine import Split, is_main_process, process_device, wait_for_everyone
 from ..errors import ConfigError
 from ..io import write_json
 from ..methods import TeacherStore
+from ..methods.base import device_of
 from ..models import ModelOutput
 
 META = "store.json"
@@ -73,7 +74,10 @@ class SparseLogitStore:
                 np.memmap(path / "indices.bin", dtype=np.dtype(meta["index_dtype"]), mode="w+", shape=shape).flush()
                 np.memmap(path / "written.u8", dtype=np.uint8, mode="w+", shape=shape[:2]).flush()
                 write_json(path / META, meta)  # last: a store without its meta is not a store
-        wait_for_everyone()
+        wait_for_everyone()  # the others open the store only once the main process has written it
+        if not (path / META).is_file():
+            raise ConfigError(f"the main process wrote no store at {path}: see its error, or check that every "
+                              "process of the launch sees the same runs folder (KDREPRO_RUNS)")
         return cls(path)
 
     @property
@@ -124,15 +128,23 @@ def record_sparse_logits(teacher: torch.nn.Module, train: Split, augment: Seeded
                          path: str | Path, *, batch_size: int = 500, device=None) -> SparseLogitStore:
     """The teacher pass: every sample of ``train``, every epoch, on its seeded view; top-``k``
     probabilities written to the store at ``path``. Under ``accelerate launch`` each process takes
-    its share of the samples; an interrupted pass resumes (finished rows are kept)."""
-    import os
+    its share of the samples; an interrupted pass resumes (finished rows are kept).
 
+    The pass runs on ``device``, by default this process's accelerator (its GPU when there is one,
+    whatever device the teacher was loaded on): the teacher is moved there in place and left there,
+    as the Trainer does."""
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    device = device or next(teacher.parameters()).device
+    device = torch.device(device) if device is not None else process_device()  # also joins a launch's group
     idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
     if len(idx) == 0:
         raise ConfigError("the training split is empty: nothing to record")
-    teacher.eval()
+    teacher.to(device).eval()
+    return _teacher_pass(teacher, train, augment, epochs, k, path, batch_size, device, idx, rank, world)
+
+
+def _teacher_pass(teacher, train: Split, augment: SeededAugment, epochs: int, k: int, path, batch_size: int,
+                  device: torch.device, idx: Tensor, rank: int, world: int) -> SparseLogitStore:
+    """The pass itself, with the teacher already on ``device`` (see :func:`record_sparse_logits`)."""
     probe = teacher(normalize(train.images[idx[:1]].to(device), train.mean, train.std)).logits
     if k > probe.shape[-1]:
         raise ConfigError(f"k = {k} is more than the teacher's {probe.shape[-1]} classes")
@@ -188,7 +200,7 @@ def target_agreement(store: SparseLogitStore, teacher: torch.nn.Module, train: S
     by float16 rounding; with K < C also by the flattened tail."""
     augment = SeededAugment(**store.meta["augment"])
     idx = (torch.arange(len(train.labels)) if train.indices is None else train.indices)[:n]
-    device = next(teacher.parameters()).device
+    device = device_of(teacher)
     teacher.eval()
     views = augment.apply(train.images[idx].to(device), augment.seeds(epoch, idx.to(device)))
     live = F.softmax(teacher(normalize(views, train.mean, train.std)).logits.float(), -1).cpu()

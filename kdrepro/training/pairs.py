@@ -34,6 +34,7 @@ from ..stores.topk import SparseLogitStore, SparseStoredTeacher, open_or_record
 from ..methods import KD, CrossEntropy
 from ..methods.ab_distillation import ABInitialization, boundary_agreement
 from ..methods.attention_transfer import AttentionTransfer
+from ..methods.base import device_of
 from ..methods.ctkd import CTKD, global_ctkd, instance_ctkd
 from ..methods.fitnets import FitNet, HintPretraining
 from ..models import create_model
@@ -140,8 +141,8 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
     elif method in ("ctkd", "ctkd_instance"):
         ctkd = (global_ctkd(student, t_net, soft_weight=r.kd_weight, hard_weight=r.ce_weight) if method == "ctkd"
                 else instance_ctkd(student, t_net, spec.num_classes, soft_weight=r.kd_weight, hard_weight=r.ce_weight))
-        probes = {"temperature": lambda d: _temperatures(ctkd, probe_x).mean(),
-                  "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False)}
+        probes = {"temperature": lambda d: _temperatures(ctkd, probe_x).mean().item(),
+                  "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False).item()}
         stages["train"] = fit(ctkd, config, "train", probes)
     elif method == "kd_store":  # TinyViT's store (Section 3.1) under Hinton KD: no teacher forward while training
         store, _ = teacher_store(teacher, dataset, scale, r, train)
@@ -155,28 +156,30 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
 
 @torch.no_grad()
 def _agreement(init: ABInitialization, x: torch.Tensor) -> float:
-    """Boundary agreement of the student (through the initialisation stage's connectors) on ``x``."""
-    device = next(init.student.parameters()).device
-    return init.agreement(x.to(device))
+    """Boundary agreement of the student (through the initialisation stage's connectors) on ``x``
+    (moved to the networks' devices by :meth:`ABInitialization.agreement`)."""
+    return init.agreement(x)
 
 
 @torch.no_grad()
 def _temperatures(method: CTKD, x: torch.Tensor) -> torch.Tensor:
-    """The temperatures CTKD's module gives now on ``x`` (one per image; all equal when global)."""
+    """The temperatures CTKD's module gives now on ``x`` (one per image; all equal when global), on
+    the device of the student and the temperature module (the teacher's answer is brought there)."""
     was_training = method.training
     method.eval()
     try:
-        device = next(method.student.parameters()).device
-        x = x.to(device)
-        tau = method.temperature.value(method.teacher(x).logits, method.student(x).logits)
+        device = device_of(method.student)
+        teacher_logits = method.teacher(x.to(device_of(method.teacher))).logits.to(device)
+        tau = method.temperature.value(teacher_logits, method.student(x.to(device)).logits)
     finally:
         method.train(was_training)
-    return tau.expand(len(x), 1).flatten().cpu()
+    return tau.expand(len(x), 1).flatten()
 
 
 def temperatures(dataset: str, scale: str, student: str, method: str, teacher: Teacher, x: torch.Tensor,
                  seed: int = 0) -> torch.Tensor:
-    """The final temperatures of a trained CTKD run on images ``x`` (from its checkpoint)."""
+    """The final temperatures of a trained CTKD run on images ``x`` (from its checkpoint), on the CPU.
+    The student is rebuilt on the teacher's device (the GPU, once a run in this process trained there)."""
     folder = run_dir(dataset, scale, student, method, teacher.info["model"], seed) / "train"
     spec = get_spec(dataset)
     net = create_model(student, num_classes=spec.num_classes)
@@ -184,7 +187,8 @@ def temperatures(dataset: str, scale: str, student: str, method: str, teacher: T
                                                                                   spec.num_classes)
     state = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=False)["model"]
     ctkd.load_state_dict(state)
-    return _temperatures(ctkd, x)
+    ctkd.to(device_of(teacher.model))  # the student and the temperature module; the teacher stays put
+    return _temperatures(ctkd, x).cpu()
 
 
 def load_student(dataset: str, scale: str, student: str, method: str, teacher: str | None, seed: int = 0):
