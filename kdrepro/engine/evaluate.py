@@ -11,10 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import BatchLoader
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+from ..methods.base import device_of
 
 
 def _iter_logits(model: nn.Module, images: Tensor, labels: Tensor, *, mean, std, batch_size: int, device,
@@ -37,7 +34,7 @@ def _iter_logits(model: nn.Module, images: Tensor, labels: Tensor, *, mean, std,
 def predict_logits(model: nn.Module, images: Tensor, labels: Tensor, *, mean, std, batch_size: int = 1000,
                    device: str | torch.device | None = None, indices: Tensor | None = None) -> Tensor:
     """Logits (float32, on the CPU) for every image in order; ``device`` defaults to the model's."""
-    device = device if device is not None else _model_device(model)
+    device = device if device is not None else device_of(model)
     return torch.cat([logits.cpu() for logits, _ in _iter_logits(
         model, images, labels, mean=mean, std=std, batch_size=batch_size, device=device, indices=indices)])
 
@@ -45,7 +42,7 @@ def predict_logits(model: nn.Module, images: Tensor, labels: Tensor, *, mean, st
 def evaluate(model: nn.Module, images: Tensor, labels: Tensor, *, mean, std, accelerator=None,
              batch_size: int = 1000, indices: Tensor | None = None) -> dict[str, float]:
     """Test loss, accuracy (%) and number of errors; each process takes its shard, then sums."""
-    device = accelerator.device if accelerator is not None else _model_device(model)
+    device = accelerator.device if accelerator is not None else device_of(model)
     rank = accelerator.process_index if accelerator is not None else 0
     world = accelerator.num_processes if accelerator is not None else 1
     totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, errors, count

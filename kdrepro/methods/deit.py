@@ -41,12 +41,16 @@ MODES = ("soft", "hard", "token_hard", "token_soft", "two_class_tokens")
 KL_NORMALISATIONS = ("elements", "batch")
 
 
+def check_normalisation(normalisation: str) -> None:
+    if normalisation not in KL_NORMALISATIONS:
+        raise ConfigError(f"unknown KL normalisation {normalisation!r}; valid: {', '.join(KL_NORMALISATIONS)}")
+
+
 def soft_kl(student_logits: Tensor, teacher_logits: Tensor, temperature: float,
             normalisation: str = "elements") -> Tensor:
     """τ² KL(teacher_τ ‖ student_τ) summed over classes and samples, divided by batch × classes
     (``"elements"``, the official code's) or by the batch size (``"batch"``)."""
-    if normalisation not in KL_NORMALISATIONS:
-        raise ConfigError(f"unknown KL normalisation {normalisation!r}; valid: {', '.join(KL_NORMALISATIONS)}")
+    check_normalisation(normalisation)
     loss = soft_target_loss(student_logits, teacher_logits, temperature)  # the batch mean
     return loss / student_logits.shape[-1] if normalisation == "elements" else loss
 
@@ -73,8 +77,7 @@ class DeiT(Distiller):
                  kl_normalisation: str = "elements"):
         if mode not in MODES:
             raise ConfigError(f"unknown DeiT mode {mode!r}; valid: {', '.join(MODES)}")
-        if kl_normalisation not in KL_NORMALISATIONS:
-            raise ConfigError(f"unknown KL normalisation {kl_normalisation!r}; valid: {', '.join(KL_NORMALISATIONS)}")
+        check_normalisation(kl_normalisation)
         two_heads = getattr(student, "num_prefix", 1) == 2
         if mode.startswith("token") or mode == "two_class_tokens":
             if not two_heads:
