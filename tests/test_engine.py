@@ -196,3 +196,31 @@ def test_a_splits_size_counts_its_subset():
     whole = Split(torch.zeros(10, 3, 2, 2, dtype=torch.uint8), torch.zeros(10, dtype=torch.long), (0.5,) * 3, (0.25,) * 3)
     assert whole.size == 10
     assert Split(whole.images, whole.labels, whole.mean, whole.std, torch.arange(4)).size == 4
+
+
+def test_resume_refuses_another_device_precision_or_process_count(tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=32)
+    run = lambda: Trainer(cfg, tmp_path, verbose=False).fit(  # noqa: E731
+        CrossEntropy(create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=1)), synthetic(256, 0))
+    path = tmp_path / "checkpoint.pt"
+    run()
+    state = torch.load(path, weights_only=False)
+    assert state["context"] == {"device": "cpu", "mixed_precision": "no", "processes": 1}
+    state["epoch"], state["history"] = 0, state["history"][:1]  # as if killed after epoch 1, on a GPU in bf16
+    state["context"] = {"device": "cuda", "mixed_precision": "bf16", "processes": 1}
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match=r"device 'cuda' → 'cpu', mixed_precision 'bf16' → 'no'.*--fresh"):
+        run()
+    del state["context"]  # a checkpoint from before the context was recorded resumes as it always did
+    torch.save(state, path)
+    assert len(run()) == 2
+
+
+def test_auto_precision_is_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
+    from kdrepro.engine.accel import auto_precision
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert auto_precision(on_gpu=True) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert auto_precision(on_gpu=True) == "no"  # a V100 or T4: emulated only
+    assert auto_precision(on_gpu=False) == "no"

@@ -36,8 +36,15 @@ def process_device() -> torch.device:
     return process_state().device
 
 
+def auto_precision(on_gpu: bool) -> str:
+    """``"auto"``'s precision: bf16 autocast on a GPU that computes bf16 natively (Ampere and later),
+    float32 elsewhere — on GPUs that only emulate bf16 (V100, T4) and on the CPU."""
+    return "bf16" if on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
+
+
 def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
-    """An Accelerator on the GPU if there is one (bf16 autocast under "auto"), else on the CPU.
+    """An Accelerator on the GPU if there is one (under "auto", bf16 autocast where the GPU has it
+    natively: :func:`auto_precision`), else on the CPU.
 
     ``cpu=True`` matters on CPU-only machines: without it, processes started by
     ``accelerate launch`` do not join one group and silently run as separate jobs. The number
@@ -49,7 +56,7 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     """
     on_gpu = use_gpu()
     if mixed_precision == "auto":
-        mixed_precision = "bf16" if on_gpu else "no"
+        mixed_precision = auto_precision(on_gpu)
     try:
         accelerator = Accelerator(cpu=not on_gpu, mixed_precision=mixed_precision)
     except ValueError as err:  # Accelerate keeps one state per process

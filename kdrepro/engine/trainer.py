@@ -89,6 +89,12 @@ class Trainer:
         return self.accelerator.device
 
     @property
+    def context(self) -> dict:
+        """What a checkpoint must share with the process resuming it for the run to stay exact."""
+        acc = self.accelerator
+        return {"device": acc.device.type, "mixed_precision": str(acc.mixed_precision), "processes": acc.num_processes}
+
+    @property
     def is_main(self) -> bool:
         return self.accelerator.is_main_process
 
@@ -138,8 +144,8 @@ class Trainer:
                 raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe, method, model or "
                                   "training data: use another "
                                   "run folder, start over with `kdrepro run CHAPTER --fresh`, or pass resume=False")
+            _check_context(checkpoint.get("context"), self.context, self.run_dir)
             distiller.load_state_dict(checkpoint["model"])
-            _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
             if start_epoch >= c.epochs:
                 self._log(f"already trained: {self.run_dir} ({start_epoch} epochs), reusing it")
@@ -151,6 +157,8 @@ class Trainer:
         wrapped = {}
         for name in modules:  # one distributed wrapper, one optimiser per trained network
             wrapped[name], optimizers[name] = acc.prepare(modules[name], optimizers[name])
+        if checkpoint is not None:  # after prepare, which would move Adam's step counters onto the GPU
+            _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
         loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
@@ -275,12 +283,24 @@ class Trainer:
         """Checkpoint (main process only), then let every process go on together."""
         if self.run_dir is not None and self.is_main:
             states = {n: o.state_dict() for n, o in optimizers.items()}
-            state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint,
+            state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint, "context": self.context,
                      "model": distiller.state_dict(),
                      "optimizer": states[""] if "" in states else states, "history": history}
             save_checkpoint(self.run_dir / CHECKPOINT, state)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
+
+
+def _check_context(saved: dict | None, current: dict, run_dir) -> None:
+    """Refuse to resume on another device type, precision or process count: the batches and the
+    arithmetic would change mid-run, so it would no longer be the run it started as. (A checkpoint
+    written before the context was recorded has none and resumes as before.)"""
+    if saved is None or saved == current:
+        return
+    said = ", ".join(f"{k} {saved.get(k)!r} → {v!r}" for k, v in current.items() if saved.get(k) != v)
+    raise ConfigError(f"{run_dir} was trained with another set-up ({said}): resuming would change its batches or "
+                      "precision mid-run; resume it where it was trained, or start over with `kdrepro run CHAPTER "
+                      "--fresh` (or resume=False)")
 
 
 def _load_optimizers(optimizers: dict, saved, single: bool) -> None:
