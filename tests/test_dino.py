@@ -214,3 +214,31 @@ def test_knn_claim_counts_a_rise_only_beyond_the_test_sets_sampling_noise(last, 
     knn = next(c for c in checks(ds, initial=27.0) if c.key == "caron2021/claim/knn_above_chance")
     assert knn.verdict == verdict
     assert 1.7 < sampling_noise(28.1, 28.1, 5000) < 1.9  # 2 · 100 · sqrt(2 · 0.281 · 0.719 / 5000)
+
+
+def test_the_teacher_update_reads_the_step_count_once_and_again_after_a_load(monkeypatch):
+    m = _tiny_dino()
+    reads = []
+    original = torch.Tensor.__int__
+    monkeypatch.setattr(torch.Tensor, "__int__", lambda t: reads.append(1) or original(t))
+    for _ in range(5):
+        m.apply_constraints()
+    assert len(reads) == 1 and int(m.steps_done) == 5
+    state = m.state_dict()
+    state["steps_done"] = torch.tensor(8)
+    m.load_state_dict(state)
+    reads.clear()
+    m.apply_constraints()
+    assert len(reads) == 1 and m._steps == 9  # the loaded count, not the host's old one
+
+
+def test_views_are_float32_under_bf16_autocast():
+    m = _tiny_dino()
+    x = torch.randn(2, 3, 8, 8)
+    torch.manual_seed(0)
+    reference = m.views(x)
+    torch.manual_seed(0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        views = m.views(x)
+    assert all(v.dtype == torch.float32 for v in views)
+    assert all(torch.equal(a, b) for a, b in zip(views, reference))  # the same crops and colours, unrounded

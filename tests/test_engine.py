@@ -224,3 +224,47 @@ def test_auto_precision_is_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
     assert auto_precision(on_gpu=True) == "no"  # a V100 or T4: emulated only
     assert auto_precision(on_gpu=False) == "no"
+
+
+class _HostReads:
+    """Counts the reads of a tensor's value by the host (each one a synchronisation on a GPU)."""
+
+    METHODS = ("item", "tolist", "__float__", "__int__", "__bool__")
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        for name in self.METHODS:
+            original = getattr(torch.Tensor, name)
+
+            def counted(t, *a, _original=original, **k):
+                self.count += 1
+                return _original(t, *a, **k)
+
+            monkeypatch.setattr(torch.Tensor, name, counted)
+
+
+@pytest.mark.parametrize("with_callback", [False, True])
+def test_the_training_step_reads_nothing_back_from_the_device(monkeypatch, with_callback):
+    """An epoch of 4 steps and one of 12 read the same number of values on the host: no read per step."""
+    callbacks = [lambda event, state, trainer: None] if with_callback else []
+
+    def reads(n_images: int) -> int:
+        model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+        trainer = Trainer(TrainConfig(epochs=1, batch_size=32), verbose=False, callbacks=callbacks)
+        counter = _HostReads(monkeypatch)
+        trainer.fit(CrossEntropy(model), synthetic(n_images, 0))
+        monkeypatch.undo()
+        return counter.count
+
+    assert reads(4 * 32) == reads(12 * 32)
+
+
+def test_a_non_finite_loss_is_reported_at_its_step_though_checked_later(tmp_path):
+    from kdrepro.engine.nonfinite import CHECK_EVERY
+
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=4), tmp_path, verbose=False)
+    assert 3 < CHECK_EVERY < 256 // 4  # the check at step CHECK_EVERY reports step 3
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step 3 \(ce=nan\)"):
+        trainer.fit(_NaNAtStep3(model), synthetic(256, 0))
+    assert not (tmp_path / "checkpoint.pt").exists()  # nothing of the poisoned epoch is kept

@@ -46,10 +46,19 @@ def _gray(x: Tensor) -> Tensor:
     return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
 
 
+_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_ON: dict[torch.device, tuple[Tensor, Tensor]] = {}  # (RGB → YIQ, YIQ → RGB) per device, made once
+
+
+def _yiq(device: torch.device) -> tuple[Tensor, Tensor]:
+    if device not in _YIQ_ON:
+        _YIQ_ON[device] = (_YIQ.to(device), torch.linalg.inv(_YIQ).to(device))
+    return _YIQ_ON[device]
+
+
 def _rotate_hue(x: Tensor, turns: Tensor) -> Tensor:
     """Rotate the hue by ``turns`` of a full turn: a rotation of the chroma plane of YIQ."""
-    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device)
-    rgb = torch.linalg.inv(yiq)
+    yiq, rgb = _yiq(x.device)
     c, s = torch.cos(2 * math.pi * turns), torch.sin(2 * math.pi * turns)
     one, zero = torch.ones_like(c), torch.zeros_like(c)
     rot = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, c, -s], -1),

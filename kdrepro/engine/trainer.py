@@ -24,13 +24,14 @@ import torch
 from torch import Tensor
 
 from ..data import Augment, BatchLoader
-from ..errors import ConfigError, NonFiniteLossError
+from ..errors import ConfigError
 from ..io import write_json
 from ..methods import Distiller, TeacherStore
 from .accel import make_accelerator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate
+from .nonfinite import CHECK_EVERY, NonFiniteWatch
 from .schedule import lr_factor
 
 CHECKPOINT = "checkpoint.pt"
@@ -61,7 +62,7 @@ class TrainState:
     step: int = 0
     global_step: int = 0
     history: list[dict] = field(default_factory=list)
-    last_losses: dict[str, float] = field(default_factory=dict)
+    last_losses: dict[str, Tensor] = field(default_factory=dict)  # detached, on the device: no sync per step
 
 
 Callback = Callable[[str, TrainState, "Trainer"], None]  # event: "step" or "epoch"
@@ -204,6 +205,7 @@ class Trainer:
         correct = torch.zeros((), device=acc.device)
         seen = 0
         batches = iter(loader)
+        watch = NonFiniteWatch(acc.device)
         bar = None
         if self.progress and self.is_main:
             from tqdm.auto import tqdm
@@ -216,7 +218,7 @@ class Trainer:
                     group["lr"] = lr
 
             def update(name: str, losses: dict[str, Tensor]) -> None:
-                self._update(wrapped[name], optimizers[name], losses, epoch, step)
+                self._update(wrapped[name], optimizers[name], losses, watch, step)
 
             if "" in wrapped:  # one network: forward, then one update
                 out, losses = wrapped[""](batch.x, batch.y, batch.index)
@@ -230,14 +232,17 @@ class Trainer:
                 correct += (out.logits.argmax(1) == batch.y).sum()
             seen += batch.y.numel()
             self.state.step, self.state.global_step = step, self.state.global_step + 1
+            if (step + 1) % CHECK_EVERY == 0:
+                watch.check(epoch, acc)
             if self.callbacks:
-                self.state.last_losses = {k: float(v.detach()) for k, v in losses.items()}
+                self.state.last_losses = {k: v.detach() for k, v in losses.items()}
                 for cb in self.callbacks:
                     cb("step", self.state, self)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
+        watch.check(epoch, acc)
         stacked = torch.stack([totals[k] for k in totals] + [correct, torch.tensor(float(seen), device=acc.device)])
         if acc.num_processes > 1:
             stacked = acc.reduce(stacked, reduction="sum")
@@ -249,19 +254,12 @@ class Trainer:
             record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
         return record
 
-    def _update(self, model, optimizer, losses: dict[str, Tensor], epoch: int, step: int) -> None:
-        """One optimiser step of one network on the sum of its ``losses``; a non-finite loss stops
-        every process (the last checkpoint is kept)."""
+    def _update(self, model, optimizer, losses: dict[str, Tensor], watch: NonFiniteWatch, step: int) -> None:
+        """One optimiser step of one network on the sum of its ``losses``; ``watch`` notes a
+        non-finite loss, which stops every process at its next check (the last checkpoint is kept)."""
         c, acc = self.config, self.accelerator
         loss = sum(losses.values())
-        bad = (~torch.isfinite(loss.detach())).float()
-        if acc.num_processes > 1:  # every process stops together, none waits in an all-reduce
-            bad = acc.reduce(bad, reduction="sum")
-        if bad.item():
-            parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-            raise NonFiniteLossError(
-                f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} ({parts}); "
-                "the last good checkpoint is kept. Lower the learning rate or check the inputs.")
+        watch.observe(step, loss, losses)
         optimizer.zero_grad(set_to_none=True)
         acc.backward(loss)
         if c.grad_clip is not None:

@@ -161,6 +161,7 @@ class DINO(Distiller):
         self.momentum, self.centre_momentum = momentum, centre_momentum
         self.centering, self.sharpening = centering, sharpening
         self.epoch = 0
+        self._steps: int | None = None  # a host copy of ``steps_done``: no device read per step
 
     def train(self, mode: bool = True) -> "DINO":
         super().train(mode)
@@ -177,9 +178,11 @@ class DINO(Distiller):
                                    self.teacher_temp_warmup_epochs)
 
     def views(self, x: Tensor) -> list[Tensor]:
-        """The multi-crop views of a normalised batch, normalised again."""
-        images = (x * self.std + self.mean).clamp(0, 1)
-        return [(v - self.mean) / self.std for v in self.crops(images)]
+        """The multi-crop views of a normalised batch, normalised again; computed in float32 under any
+        autocast (bf16 would round the crop grids and the colour matrices)."""
+        with float32_region(x):
+            images = (x.float() * self.std + self.mean).clamp(0, 1)
+            return [(v - self.mean) / self.std for v in self.crops(images)]
 
     def forward(self, x: Tensor, y: Tensor, index: Tensor | None = None) -> tuple[ModelOutput, dict[str, Tensor]]:
         views = self.views(x)
@@ -200,10 +203,17 @@ class DINO(Distiller):
     def apply_constraints(self) -> None:
         """After each optimiser step: the teacher follows the (unwrapped) student."""
         super().apply_constraints()
-        m = teacher_momentum(int(self.steps_done) / max(self.total_steps, 1), self.momentum)
+        if self._steps is None:  # read the buffer once (fresh or just loaded), then count on the host
+            self._steps = int(self.steps_done)
+        m = teacher_momentum(self._steps / max(self.total_steps, 1), self.momentum)
         for p_t, p_s in zip(self.momentum_teacher.parameters(), self.student.parameters()):
             p_t.mul_(m).add_(p_s.detach(), alpha=1 - m)
         self.steps_done += 1
+        self._steps += 1
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._steps = None  # the loaded buffer is the step count now
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @torch.no_grad()
     def output_statistics(self, x: Tensor) -> dict[str, float]:
