@@ -198,3 +198,18 @@ def test_under_accelerate_launch_the_other_process_waits_for_the_store(tmp_path)
     for rank in (0, 1):
         result = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert result == {"k": 3, "complete": True, "device": "cpu"}
+
+
+def test_the_dense_target_is_built_on_the_device_asked_only_the_top_k_rows_cross(tmp_path, monkeypatch):
+    import kdrepro.stores.topk as topk
+
+    data = synthetic(32, 0, channels=3)
+    augment = SeededAugment(crop_padding=2, flip=True, seed=1)
+    store = record_sparse_logits(_teacher(), data, augment, epochs=1, k=2, path=tmp_path / "store", batch_size=16)
+    seen = []
+    build = topk.dense_target
+    monkeypatch.setattr(topk, "dense_target", lambda v, c, n: seen.append((v.device.type, tuple(v.shape))) or build(v, c, n))
+    on_cpu = store.dense(0, torch.arange(8))
+    assert store.dense(0, torch.arange(8), device="meta").device.type == "meta"  # a stand-in for the GPU
+    assert seen == [("cpu", (8, 2)), ("meta", (8, 2))]  # N × k values reach the device, not N × C targets
+    assert on_cpu.shape == (8, 4)

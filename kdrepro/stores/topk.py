@@ -94,13 +94,21 @@ class SparseLogitStore:
         for array in (self.values, self.indices, self.written):
             array.flush()
 
-    def dense(self, epoch: int, index: Tensor, k: int | None = None) -> Tensor:
+    def dense(self, epoch: int, index: Tensor, k: int | None = None, device: torch.device | str | None = None
+              ) -> Tensor:
         """The rebuilt probability targets (N × C, float32) of samples ``index`` in ``epoch``, from
-        the stored top-K or only their first ``k`` (the top-``k``: a smaller store read from a larger)."""
+        the stored top-K or only their first ``k`` (the top-``k``: a smaller store read from a larger),
+        built on ``device`` (the index's by default): only the N × k rows cross from the host, pinned
+        and without blocking on a GPU, never the dense N × C target."""
+        device = torch.device(device) if device is not None else index.device
         rows = index.cpu().numpy()
         k = self.meta["k"] if k is None else k
         values = torch.from_numpy(np.asarray(self.values[epoch, rows, :k], dtype=np.float32))
         classes = torch.from_numpy(np.asarray(self.indices[epoch, rows, :k], dtype=np.int64))
+        if device.type == "cuda":
+            values, classes = (t.pin_memory().to(device, non_blocking=True) for t in (values, classes))
+        else:
+            values, classes = values.to(device), classes.to(device)
         return dense_target(values, classes, self.meta["num_classes"])
 
     def complete(self, epochs: int, index: Tensor) -> bool:
@@ -241,8 +249,8 @@ class SparseStoredTeacher(TeacherStore):
     def lookup(self, index: Tensor | None) -> ModelOutput:
         if index is None:
             raise ValueError("a SparseStoredTeacher needs the batch's sample indices (batches from BatchLoader)")
-        target = self.store.dense(self.epoch, index, self.k)
-        return ModelOutput(target.clamp_min(1e-12).log().to(index.device))
+        target = self.store.dense(self.epoch, index, self.k, device=index.device)
+        return ModelOutput(target.clamp_min(1e-12).log())
 
 
 __all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "open_or_record", "pass_seconds", "target_agreement",
