@@ -58,3 +58,19 @@ def test_unaugmented_logits_still_refuse_augmentation():
         _fit(plain, split)
     with pytest.raises(ValueError, match="loader_key"):
         StoredTeacher(torch.zeros(2, 32, 100))
+
+
+def test_per_epoch_logits_stay_on_the_host_and_move_one_epoch_at_a_time():
+    from kdrepro.methods import StoredTeacher
+
+    logits = torch.randn(3, 10, 4)
+    store = StoredTeacher(logits, loader_key="k").to("meta")  # what the engine does, with a stand-in device
+    assert store.logits.device.type == "cpu"  # not moved whole
+    assert set(store.state_dict()) == {"logits_digest"}  # the fingerprint reads 32 bytes, not E × N × C
+    store.set_epoch(1)
+    out = store.lookup(torch.tensor([2, 5], device="meta"))
+    assert out.logits.device.type == "meta" and store._table[1].shape == (10, 4)
+    torch.testing.assert_close(StoredTeacher(logits, loader_key="k").lookup(torch.tensor([2, 5])).logits, logits[0, [2, 5]])
+    other = logits.clone()
+    other[2, 0, 0] += 1
+    assert not torch.equal(StoredTeacher(other, "k").logits_digest, StoredTeacher(logits, "k").logits_digest)

@@ -11,6 +11,7 @@ optimiser, never wrapped in DDP and never in the checkpoint; it stays in eval mo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 
 import torch
 import torch.nn as nn
@@ -52,9 +53,18 @@ class StoredTeacher(TeacherStore):
         super().__init__()
         if logits.dim() == 3 and loader_key is None:
             raise ValueError("per-epoch logits need the loader_key of the batches they were recorded on")
-        self.register_buffer("logits", logits if logits.dtype == torch.float16 else logits.float())
+        logits = logits if logits.dtype == torch.float16 else logits.float()
+        if logits.dim() == 3:
+            # E × N × C can be gigabytes: kept on the host (not a buffer, so never moved whole to a GPU),
+            # one epoch's table moved at a time; the state dict holds only their digest, computed once
+            self.logits = logits.cpu()
+            digest = hashlib.sha256(self.logits.contiguous().view(torch.uint8).numpy()).digest()
+            self.register_buffer("logits_digest", torch.tensor(list(digest), dtype=torch.uint8))
+        else:
+            self.register_buffer("logits", logits)
         self.loader_key = loader_key
         self.epoch = 0
+        self._table: tuple[int, Tensor] | None = None  # (epoch, that epoch's logits on the batches' device)
 
     @property
     def per_epoch(self) -> bool:
@@ -85,8 +95,11 @@ class StoredTeacher(TeacherStore):
         if index is None:
             raise ValueError("a StoredTeacher needs the batch's sample indices: call the distiller as "
                              "distiller(batch.x, batch.y, batch.index) with batches from BatchLoader")
-        table = self.logits[self.epoch] if self.per_epoch else self.logits
-        return ModelOutput(table[index].float())
+        if not self.per_epoch:
+            return ModelOutput(self.logits[index].float())
+        if self._table is None or self._table[0] != self.epoch or self._table[1].device != index.device:
+            self._table = (self.epoch, self.logits[self.epoch].to(index.device))
+        return ModelOutput(self._table[1][index].float())
 
 
 def float32_region(x: Tensor):
