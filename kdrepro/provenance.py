@@ -13,7 +13,8 @@ from .paths import REPO_ROOT
 
 
 def machine() -> dict:
-    """The CPU (model, cores) and GPU this process runs on, with a one-line summary."""
+    """The CPU (model, cores) and the GPUs this run computes on (none under ``ACCELERATE_USE_CPU=1``),
+    with a one-line summary."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -23,8 +24,10 @@ def machine() -> dict:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    n_gpu = torch.cuda.device_count() if gpu else 0
+    on_gpu = torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true", "yes")
+    gpu = torch.cuda.get_device_name(0) if on_gpu else None
+    # the GPUs the run used: one per launched process (a chapter runs in one), not every visible one
+    n_gpu = min(int(os.environ.get("WORLD_SIZE", "1")), torch.cuda.device_count()) if gpu else 0
     summary = f"{n_gpu}× {gpu} ({cpu}, {cores} cores)" if gpu else f"{cpu}, {cores} cores, no GPU"
     return {"summary": summary, "cpu": cpu, "cores": cores, "gpu": gpu, "gpus": n_gpu,
             "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from kdrepro.book.run_info import run_facts
 from kdrepro.checks import check
@@ -47,3 +48,18 @@ def test_results_are_strict_json_with_a_missing_value_as_null(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict constant {c}")) == \
         {"storage": [None, 1.5], "x": None, "ok": 2.0}
+
+
+def test_the_machine_counts_the_gpus_the_run_uses_not_every_visible_one(monkeypatch):
+    from kdrepro.provenance import machine
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "NVIDIA H200")
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert machine()["gpus"] == 1 and machine()["summary"].startswith("1× NVIDIA H200")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert machine()["gpus"] == 4
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
+    assert machine()["gpu"] is None and machine()["gpus"] == 0
