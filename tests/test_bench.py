@@ -108,3 +108,30 @@ def test_compare_speed_times_each_distiller_side_by_side_whatever_its_schedule()
     assert list(table.index) == ["alone", "kd"] and len(built) == 2  # a fresh distiller for every round
     assert table.loc["alone", "speed-up"] == 1.0 and (table["images/s (median)"] > 0).all()
     assert all(len(r.split(", ")) == 2 for r in table["repeats"])
+
+
+def test_in_bf16_the_reference_also_runs_in_bf16_for_a_like_for_like_ratio():
+    from kdrepro.bench.suite import KDREPRO, REFERENCE, SAME_PRECISION, comparisons
+
+    assert comparisons("no") == (VARIANTS, RATIOS)
+    variants, ratios = comparisons("bf16")
+    assert variants[SAME_PRECISION].pipeline == "reference" and variants[SAME_PRECISION].precision == "bf16"
+    pairs = [(a, b) for a, b, _ in ratios]
+    assert (KDREPRO, REFERENCE) in pairs and (KDREPRO, SAME_PRECISION) in pairs
+    assert "both in bf16" in dict(((a, b), w) for a, b, w in ratios)[(KDREPRO, SAME_PRECISION)]
+
+
+def test_the_reference_pipeline_runs_under_bf16_autocast_when_asked(monkeypatch):
+    import kdrepro.bench.reference as reference
+    from kdrepro.models import create_model
+
+    dtypes = []
+    real = reference.F.cross_entropy
+    monkeypatch.setattr(reference.F, "cross_entropy", lambda z, y: dtypes.append(z.dtype) or real(z, y))
+    split = synthetic_split(32)
+    for precision in ("no", "bf16"):
+        reference.reference_kd_steps(create_model("resnet8", num_classes=100, seed=1),
+                                     create_model("resnet8", num_classes=100, seed=0), split.images, split.labels,
+                                     split.mean, split.std, batch_size=8, steps=1, warmup=1, workers=0,
+                                     device=torch.device("cpu"), precision=precision)
+    assert dtypes == [torch.float32] * 2 + [torch.bfloat16] * 2  # warm-up and timed step of each

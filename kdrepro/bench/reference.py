@@ -39,8 +39,12 @@ class PilImages(Dataset):
 
 def reference_kd_steps(student, teacher, images: torch.Tensor, labels: torch.Tensor, mean, std, *,
                        batch_size: int, steps: int, warmup: int, workers: int, device: torch.device,
-                       temperature: float = 4.0) -> float:
-    """Train ``student`` from ``teacher`` for ``warmup + steps`` steps; return images/s over ``steps``."""
+                       temperature: float = 4.0, precision: str = "no") -> float:
+    """Train ``student`` from ``teacher`` for ``warmup + steps`` steps; return images/s over ``steps``.
+    ``precision="bf16"`` runs the forwards and the loss under bf16 autocast (to compare like for like
+    with kdrepro's bf16 default on a GPU); ``"no"``, the references' own, is float32."""
+    if precision not in ("no", "bf16"):
+        raise ValueError(f"the reference pipeline runs in float32 ('no') or 'bf16', not {precision!r}")
     data = PilImages(images.permute(0, 2, 3, 1).numpy().astype(np.uint8), labels.numpy(), mean, std)
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True,
                         pin_memory=device.type == "cuda", persistent_workers=False)
@@ -52,12 +56,13 @@ def reference_kd_steps(student, teacher, images: torch.Tensor, labels: torch.Ten
     for _ in range(warmup + steps):
         x, y = next(batches)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.no_grad():
-            t_logits = teacher(x).logits
-        s_logits = student(x).logits
-        soft = F.kl_div(F.log_softmax(s_logits / temperature, 1), F.softmax(t_logits / temperature, 1),
-                        reduction="batchmean") * temperature**2
-        loss = 0.9 * soft + 0.1 * F.cross_entropy(s_logits, y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            with torch.no_grad():
+                t_logits = teacher(x).logits
+            s_logits = student(x).logits
+            soft = F.kl_div(F.log_softmax(s_logits / temperature, 1), F.softmax(t_logits / temperature, 1),
+                            reduction="batchmean") * temperature**2
+            loss = 0.9 * soft + 0.1 * F.cross_entropy(s_logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

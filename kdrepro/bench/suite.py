@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from ..data import Augment
-from ..engine import Split, TrainConfig, Trainer
+from ..engine import Split, TrainConfig, Trainer, process_device, use_gpu
+from ..engine.accel import auto_precision
 from ..stores import record_teacher_logits
 from ..errors import ConfigError
 from ..io import write_json
@@ -68,6 +69,7 @@ class Variant:
     teacher: str  # "live" or "stored"
     augment: bool
     students: int = 1  # > 1: that many KD students share each teacher forward (throughput per student)
+    precision: str = "no"  # the reference's; kdrepro's variants run in their default ("auto")
 
 
 REFERENCE, KDREPRO = "reference-style", "kdrepro"
@@ -84,6 +86,20 @@ RATIOS = (  # (numerator, denominator, what it shows)
     (SHARED, KDREPRO, f"{SHARED_STUDENTS} students sharing a teacher forward ÷ one student at a time (per student)"),
     (STORED, KDREPRO, "stored teacher logits ÷ a live teacher"),
 )
+SAME_PRECISION = "reference-style, in kdrepro's precision"
+
+
+def comparisons(precision: str) -> tuple[dict[str, Variant], tuple]:
+    """The variants and ratios when kdrepro's default runs in ``precision``. In float32 (every CPU)
+    they are :data:`VARIANTS` and :data:`RATIOS`; in bf16 (a GPU that has it) the reference also runs
+    in bf16, so that one ratio compares like for like and the other shows what kdrepro's default gains."""
+    if precision == "no":
+        return VARIANTS, RATIOS
+    variants = {**VARIANTS, SAME_PRECISION: Variant("reference", "live", True, precision=precision)}
+    ratios = ((KDREPRO, REFERENCE, f"kdrepro's train step ({precision}) ÷ the reference-style pipeline (float32)"),
+              (KDREPRO, SAME_PRECISION, f"like for like: kdrepro's train step ÷ the reference-style pipeline, "
+                                        f"both in {precision}"), *RATIOS[1:])
+    return variants, ratios
 
 
 @dataclass
@@ -98,7 +114,7 @@ class Row:
 
 
 def default_size() -> str:
-    return "gpu" if torch.cuda.is_available() else "cpu"
+    return "gpu" if use_gpu() else "cpu"
 
 
 def loader_workers() -> int:
@@ -138,14 +154,13 @@ def kdrepro_steps(distiller, split: Split, size: BenchSize, augment: bool) -> fl
     return clock_box["clock"].images_per_s(size.batch_size)
 
 
-def measure(name: str, pair: tuple[str, str], split: Split, size: BenchSize, device: torch.device) -> float:
-    """Images (per student) per second of variant ``name`` on ``pair``, fresh models of fixed seeds."""
-    variant = VARIANTS[name]
+def measure(variant: Variant, pair: tuple[str, str], split: Split, size: BenchSize, device: torch.device) -> float:
+    """Images (per student) per second of ``variant`` on ``pair``, fresh models of fixed seeds."""
     teacher, student = _models(pair)
     if variant.pipeline == "reference":
         return reference_kd_steps(student, teacher, split.images, split.labels, split.mean, split.std,
                                   batch_size=size.batch_size, steps=size.steps, warmup=size.warmup,
-                                  workers=loader_workers(), device=device)
+                                  workers=loader_workers(), device=device, precision=variant.precision)
     if variant.teacher == "stored":  # recorded before the clock starts: one pass, shared by every student
         teacher = record_teacher_logits(teacher, split, bench_config(size), AUGMENT if variant.augment else None,
                                         device=device)
@@ -163,25 +178,27 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
     if size_name not in SIZES:
         raise ConfigError(f"unknown bench size {size_name!r}; valid: {', '.join(SIZES)}")
     size = SIZES[size_name]
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device, precision = process_device(), auto_precision(use_gpu())  # as the Trainer picks them
+    variants, ratios = comparisons(precision)
     split = synthetic_split(size.batch_size * (size.warmup + size.steps) * 2)
-    rows = {(p, v): Row(f"{p[0]} → {p[1]}", v) for p in size.pairs for v in VARIANTS}
+    rows = {(p, v): Row(f"{p[0]} → {p[1]}", v) for p in size.pairs for v in variants}
     for repeat in range(size.repeats):
         for pair in size.pairs:
-            for variant in VARIANTS:
-                value = measure(variant, pair, split, size, device)
+            for variant in variants:
+                value = measure(variants[variant], pair, split, size, device)
                 rows[(pair, variant)].images_per_s.append(value)
                 log(f"[{repeat + 1}/{size.repeats}] {pair[0]} → {pair[1]:<10} {variant:<52} {value:9.1f} images/s")
     commit, dirty = git_commit()
     results = {
         "schema": 1, "kind": "bench", "size": size_name, "settings": asdict(size) | {"workers": loader_workers()},
         "machine": machine(), "commit": commit, "dirty": dirty,
+        "precision": {"kdrepro": precision, "reference": "no"},
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "rows": [{"pair": r.pair, "variant": r.variant, "images_per_s": round(r.median, 2),
                   "repeats": [round(v, 2) for v in r.images_per_s]} for r in rows.values()],
         "ratios": [{"pair": f"{p[0]} → {p[1]}", "ratio": round(rows[(p, a)].median / rows[(p, b)].median, 3),
                     "numerator": a, "denominator": b, "what": what}
-                   for p in size.pairs for a, b, what in RATIOS],
+                   for p in size.pairs for a, b, what in ratios],
         "not_built": list(NOT_BUILT),
     }
     if out_dir is not None:
