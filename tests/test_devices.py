@@ -192,3 +192,21 @@ def test_dino_head_and_ctkd_temperature_stay_float32_under_bf16_autocast():
         out, tau = head(f), temperature(t, s)
     assert out.dtype == torch.float32 and torch.allclose(out, reference, atol=1e-6)
     assert tau.dtype == torch.float32 and torch.allclose(tau, tau_reference, atol=1e-6)
+
+
+def test_deterministic_kernels_are_selected_when_asked(monkeypatch):
+    from kdrepro.engine.accel import deterministic_requested, use_deterministic_kernels
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)  # restored after the test
+    monkeypatch.setenv("KDREPRO_DETERMINISTIC", "1")
+    assert deterministic_requested()
+    monkeypatch.setenv("KDREPRO_DETERMINISTIC", "0")
+    assert not deterministic_requested()
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic
+    try:
+        use_deterministic_kernels()
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert not torch.backends.cudnn.benchmark and os.environ["CUBLAS_WORKSPACE_CONFIG"]
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.deterministic = before[1]

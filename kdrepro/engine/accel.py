@@ -42,6 +42,20 @@ def auto_precision(on_gpu: bool) -> str:
     return "bf16" if on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
 
 
+def deterministic_requested() -> bool:
+    """``KDREPRO_DETERMINISTIC=1``: bitwise-repeatable kernels on a GPU (see :func:`make_accelerator`)."""
+    return os.environ.get("KDREPRO_DETERMINISTIC", "").lower() in ("1", "true", "yes")
+
+
+def use_deterministic_kernels() -> None:
+    """Make every kernel deterministic (cuDNN without autotuning, cuBLAS with a fixed workspace, and
+    an error from any operation that has no deterministic version). Slower on a GPU."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True)
+
+
 def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     """An Accelerator on the GPU if there is one (under "auto", bf16 autocast where the GPU has it
     natively: :func:`auto_precision`), else on the CPU.
@@ -53,8 +67,16 @@ def make_accelerator(mixed_precision: str = "auto") -> Accelerator:
     Several processes on one CPU machine: ``accelerate launch --multi_gpu --num_processes N
     script.py`` (the processes find no GPU and join one gloo group on the CPU);
     ``accelerate launch --cpu`` starts one process only, whatever ``--num_processes`` says.
+
+    What "exact" means: on the CPU a run, killed and resumed, ends bitwise equal to one that ran
+    through (tested). On a GPU the same batches, weights, optimiser and random states are restored,
+    but some kernels (cuDNN's autotuned convolutions, atomics in backward passes such as a ViT's
+    position-embedding interpolation) are not bitwise repeatable, so a resumed or repeated GPU run
+    agrees only to rounding unless ``KDREPRO_DETERMINISTIC=1`` selects deterministic kernels.
     """
     on_gpu = use_gpu()
+    if deterministic_requested():
+        use_deterministic_kernels()
     if mixed_precision == "auto":
         mixed_precision = auto_precision(on_gpu)
     try:
