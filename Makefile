@@ -12,7 +12,7 @@ BOOK_DATA := mnist
 # The CIFAR chapters' smoke runs: the mirror's lossy CIFAR-10 here, else torchvision's CIFAR-10.
 CIFAR_DATA := cifar10-jpeg75
 
-.PHONY: book test data install browser freeze clean
+.PHONY: book test gpu-test data install browser freeze clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ browser:
 
 test: data browser
 	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+
+# On a machine with a GPU: the tests of the CUDA path (tests marked `gpu`; skipped by `make test`).
+gpu-test: data
+	KDREPRO_TEST_GPU=1 $(BIN)/python -m pytest -m gpu tests -p no:cacheprovider -rs
 
 # Re-pin requirements.txt from what is installed in the virtual environment.
 freeze: install
