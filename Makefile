@@ -12,7 +12,7 @@ BOOK_DATA := mnist
 # The CIFAR chapters' smoke runs: the mirror's lossy CIFAR-10 here, else torchvision's CIFAR-10.
 CIFAR_DATA := cifar10-jpeg75
 
-.PHONY: book test gpu-test data install browser freeze clean
+.PHONY: book test gpu-test gpu-check data install browser freeze clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: data browser
 # On a machine with a GPU: the tests of the CUDA path (tests marked `gpu`; skipped by `make test`).
 gpu-test: data
 	KDREPRO_TEST_GPU=1 $(BIN)/python -m pytest -m gpu tests -p no:cacheprovider -rs
+
+# The one prepared check for a GPU machine (about 8 minutes): CUDA tests, every chapter at smoke, the gpu bench.
+gpu-check: data
+	$(BIN)/kdrepro gpu-check
 
 # Re-pin requirements.txt from what is installed in the virtual environment.
 freeze: install

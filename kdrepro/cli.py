@@ -104,6 +104,18 @@ def _cmd_bench(args) -> None:
         print(f"published: {publish_benchmark(results)}")
 
 
+def _cmd_gpu_check(args) -> None:
+    from .bench.device_check import run_check
+    from .chapters.registry import available
+    from .paths import runs_root
+
+    out = args.out or runs_root() / "gpu-check"
+    report = run_check([c.name for c in available()], out, budget_s=args.budget)
+    print((out / "report.md").read_text())
+    if not report["ok"]:
+        raise KdreproError(f"some parts of the check failed: see {out / 'report.md'} and the logs beside it")
+
+
 def _cmd_teacher_train(args) -> None:
     from .data import first_available
     from .recipes.cifar import recipe
@@ -224,6 +236,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, default=None, help="default: runs/bench/SIZE")
     bench.add_argument("--publish", action="store_true", help="also put the run on the book's Performance page")
     bench.set_defaults(func=_cmd_bench)
+
+    gpu = sub.add_parser("gpu-check", help="on a GPU machine: the CUDA path's tests, every chapter at smoke "
+                         "scale and the gpu benchmark, in one report (elsewhere: the CPU parts, and what was skipped)")
+    gpu.add_argument("--out", type=Path, default=None, help="default: runs/gpu-check")
+    gpu.add_argument("--budget", type=float, default=480, help="seconds the whole check may take (default 480)")
+    gpu.set_defaults(func=_cmd_gpu_check)
 
     book = sub.add_parser("book", help="build the HTML book into _build/html")
     book.add_argument("--no-strict", action="store_true", help="do not treat warnings as errors")

@@ -135,3 +135,16 @@ def test_the_reference_pipeline_runs_under_bf16_autocast_when_asked(monkeypatch)
                                      split.mean, split.std, batch_size=8, steps=1, warmup=1, workers=0,
                                      device=torch.device("cpu"), precision=precision)
     assert dtypes == [torch.float32] * 2 + [torch.bfloat16] * 2  # warm-up and timed step of each
+
+
+def test_the_gpu_check_runs_its_cpu_parts_here_and_says_what_it_skipped(tmp_path):
+    from kdrepro.bench.device_check import run_check
+
+    report = run_check([], tmp_path, budget_s=300, log=lambda *_: None)
+    assert not report["gpu"] and report["ok"], report["parts"]
+    assert list(report["parts"]) == ["bench"] and report["bench"]["size"] == "quick"
+    assert report["bench"]["precision"] == {"kdrepro": "no", "reference": "no"}
+    assert any("no GPU" in s for s in report["skipped"])
+    page = (tmp_path / "report.md").read_text()
+    assert "| bench | passed |" in page and "skipped: the CUDA path's tests (no GPU)" in page
+    assert json.loads((tmp_path / "report.json").read_text())["ok"]

@@ -181,6 +181,8 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
     device, precision = process_device(), auto_precision(use_gpu())  # as the Trainer picks them
     variants, ratios = comparisons(precision)
     split = synthetic_split(size.batch_size * (size.warmup + size.steps) * 2)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     rows = {(p, v): Row(f"{p[0]} → {p[1]}", v) for p in size.pairs for v in variants}
     for repeat in range(size.repeats):
         for pair in size.pairs:
@@ -193,6 +195,8 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
         "schema": 1, "kind": "bench", "size": size_name, "settings": asdict(size) | {"workers": loader_workers()},
         "machine": machine(), "commit": commit, "dirty": dirty,
         "precision": {"kdrepro": precision, "reference": "no"},
+        "peak_gpu_memory_mib": (round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+                                if device.type == "cuda" else None),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "rows": [{"pair": r.pair, "variant": r.variant, "images_per_s": round(r.median, 2),
                   "repeats": [round(v, 2) for v in r.images_per_s]} for r in rows.values()],
