@@ -214,6 +214,10 @@ def test_resume_refuses_another_device_precision_or_process_count(tmp_path):
     del state["context"]  # a checkpoint from before the context was recorded resumes as it always did
     torch.save(state, path)
     assert len(run()) == 2
+    finished = torch.load(path, weights_only=False)
+    finished["context"] = {"device": "cuda", "mixed_precision": "bf16", "processes": 4}
+    torch.save(finished, path)
+    assert run() == finished["history"]  # a finished run (a shared teacher, say) is reused wherever it was made
 
 
 def test_auto_precision_is_bf16_only_where_the_gpu_has_it_natively(monkeypatch):

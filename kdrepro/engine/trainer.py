@@ -145,7 +145,8 @@ class Trainer:
                 raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe, method, model or "
                                   "training data: use another "
                                   "run folder, start over with `kdrepro run CHAPTER --fresh`, or pass resume=False")
-            _check_context(checkpoint.get("context"), self.context, self.run_dir)
+            if checkpoint["epoch"] + 1 < c.epochs:  # a finished run is only reused, on any set-up
+                _check_context(checkpoint.get("context"), self.context, self.run_dir)
             distiller.load_state_dict(checkpoint["model"])
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
             if start_epoch >= c.epochs:
