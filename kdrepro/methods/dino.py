@@ -211,9 +211,9 @@ class DINO(Distiller):
         self.steps_done += 1
         self._steps += 1
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+    def _load_from_state_dict(self, *args, **kwargs):  # called however the state is loaded (also by a parent)
         self._steps = None  # the loaded buffer is the step count now
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        super()._load_from_state_dict(*args, **kwargs)
 
     @torch.no_grad()
     def output_statistics(self, x: Tensor) -> dict[str, float]:
