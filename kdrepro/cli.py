@@ -22,7 +22,7 @@ def _cmd_chapters(args) -> None:
 
     for c in ALL_CHAPTERS:
         state = "ready" if c.exists else "planned"
-        print(f"{c.name:<8} {state:<8} {c.number:>2}. {c.title}")
+        print(f"{c.name:<8} {state:<8} {c.label:>3}. {c.title}")
 
 
 def _cmd_data_prepare(args) -> None:

@@ -36,7 +36,7 @@ def chapter_row(book: Path, chapter: Chapter) -> str:
         badge = badge_html(summary.verdict)
     else:
         badge = badge_html(summary.verdict, f"{results.get('scale', '?')} · {results.get('dataset', '?')}")
-    return (f"| {chapter.number} | {title} (`{chapter.name}`) | {{cite:t}}`{chapter.paper}` "
+    return (f"| {chapter.label} | {title} (`{chapter.name}`) | {{cite:t}}`{chapter.paper}` "
             f"| {chapter.summary} | {badge} |")
 
 

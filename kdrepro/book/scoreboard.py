@@ -53,7 +53,7 @@ def _md_cell(text: str) -> str:
 def _glance_row(summary: ChapterSummary, stem: str | None) -> str:
     chapter = summary.chapter
     title = f"{{doc}}`{chapter.title} <chapters/{stem}>`" if stem else chapter.title
-    paper = f"**{chapter.number}.** {title}<br>{{cite:t}}`{chapter.paper}`"
+    paper = f"**{chapter.label}.** {title}<br>{{cite:t}}`{chapter.paper}`"
     if summary.results is None:
         return f"| {paper} | — | — | — | {badge_html(summary.verdict)} |"
     paper += f"<br><small>run: {_md_cell(summary.run_text)}</small>"

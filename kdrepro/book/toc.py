@@ -8,7 +8,7 @@ from pathlib import Path
 from ..io import write_text_if_changed
 from ..paths import book_root
 
-_NUMBER = re.compile(r"^(\d+)_")
+_NUMBER = re.compile(r"^(\d+)([a-z]?)_")  # 02_fitnets: chapter 2; 02b_fitnets_mnist: a further page of it
 
 
 def chapter_notebooks(book: Path | None = None) -> list[Path]:
@@ -42,7 +42,18 @@ def toc_text(book: Path | None = None) -> str:
     notebooks = chapter_notebooks(book)
     if notebooks:  # an empty part would make Sphinx warn
         lines += ["  - caption: Chapters", "    chapters:"]
-        lines += [f"      - file: {prefix}/chapters/{nb.stem}" for nb in notebooks]
+        parent = None  # the chapter number of the last top-level page, and whether it has sections yet
+        for nb in notebooks:
+            match = _NUMBER.match(nb.stem)
+            number, further = (match.group(1), match.group(2)) if match else (None, "")
+            if further and parent is not None and parent[0] == number:  # 02b_… under 02_…
+                if not parent[1]:
+                    lines.append("        sections:")
+                    parent = (number, True)
+                lines.append(f"          - file: {prefix}/chapters/{nb.stem}")
+            else:
+                lines.append(f"      - file: {prefix}/chapters/{nb.stem}")
+                parent = (number, False)
     lines += ["  - caption: Reference", "    chapters:", f"      - file: {prefix}/bibliography"]
     return "\n".join(lines) + "\n"
 

@@ -27,6 +27,12 @@ class Chapter:
     summary: str  # one line for the landing page
     kind: str = "paper"  # "paper": one paper's chapter; "benchmark": several papers' methods side by side
     headline: tuple[str, ...] = ()  # check keys for the scoreboard's one-line summary, in order of preference
+    section: str = ""  # "b", "c", …: a further page of chapter ``number`` (its notebook is numbered alike: 02b_…)
+
+    @property
+    def label(self) -> str:
+        """The chapter's number as the book shows it: ``2``, or ``2b`` for a further page of chapter 2."""
+        return f"{self.number}{self.section}"
 
     @property
     def source(self) -> Path:
@@ -44,6 +50,10 @@ ALL_CHAPTERS: tuple[Chapter, ...] = (
     Chapter("fitnets", 2, "02_fitnets.ipynb", "FitNets: Hints for Thin Deep Nets",
             "romero2015fitnets", "A thin, deep student learns from the teacher's middle layer through a regressor.",
             headline=("romero2015/claim/hints_then_kd_beat_kd",)),
+    Chapter("fitnets_mnist", 2, "02b_fitnets_mnist.ipynb", "FitNets on MNIST: Table 4",
+            "romero2015fitnets", "The paper's MNIST experiment: a 30K-parameter FitNet from a 361K maxout teacher, "
+            "trained three ways.", headline=("romero2015/mnist/hints", "romero2015/mnist/claim/hints_beat_kd_beat_backprop"),
+            section="b"),
     Chapter("at", 3, "03_attention_transfer.ipynb", "Attention Transfer",
             "zagoruyko2017attention", "The student matches the teacher's spatial attention maps.",
             headline=("zagoruyko2017/claim/at_beats_student",)),

@@ -39,6 +39,12 @@ _HINTON_PAIR = {**_HINTON_MNIST, "teacher": "mlp_1200_1200_dropout", "student": 
 _ERR_TOL = ("about two binomial standard deviations of an error count on 10,000 test images "
             "(sqrt(errors)) plus seed-to-seed spread")
 
+_ROMERO_MNIST = {"dataset": "mnist", "train_size": 50000, "valid_size": 10000, "test_size": 10000,
+                 "stopping": "best validation epoch, patience 100"}
+_ROMERO_PAIR = {**_ROMERO_MNIST, "model": "fitnet_mnist", "teacher": "maxout_mnist_teacher", "temperature": 3.0}
+_RATE_TOL = ("two binomial standard deviations of an error rate near 0.5 % on 10,000 test images (0.14 points; "
+             "0.28 near 1.9 %)")
+
 PUBLISHED: tuple[Published, ...] = (
     Published("hinton2015/mnist/teacher_errors", "hinton2015distilling",
               "Teacher 784-1200-1200-10, dropout, inputs jittered ±2 px", 67, "test errors",
@@ -82,6 +88,27 @@ PUBLISHED: tuple[Published, ...] = (
     Published("hinton2015/mnist/narrow_temperature_best", "hinton2015distilling",
               "With 30 units per layer, temperatures 2.5–4 work significantly better than higher or lower ones",
               None, "claim", "Hinton et al. 2015, Section 3", {**_HINTON_MNIST, "teacher": "mlp_1200_1200_dropout"}),
+    # Romero et al. (2015), Section 4.2, Table 4: MNIST misclassification. The numbers are
+    # second-hand (as quoted in issue 17; the paper's PDF could not be read here). The setting is
+    # first-hand from the authors' pylearn2 configurations (yaml/MNIST_fitnet_valid.yaml; the teacher:
+    # pylearn2's maxout MNIST recipe) and the parameter counts (361K, 30K), which our nets reproduce.
+    Published("romero2015/mnist/teacher", "romero2015fitnets",
+              "Teacher: 3 maxout convolutional layers (361K parameters)", 0.55, "% test errors",
+              "Romero et al. 2015, Table 4 (second-hand)", {**_ROMERO_MNIST, "model": "maxout_mnist_teacher"},
+              0.15, "at most", _RATE_TOL),
+    Published("romero2015/mnist/backprop", "romero2015fitnets",
+              "FitNet (6 maxout layers, 30K parameters), standard backprop", 1.9, "% test errors",
+              "Romero et al. 2015, Table 4 (second-hand)", {**_ROMERO_MNIST, "model": "fitnet_mnist"},
+              0.3, "two-sided", _RATE_TOL),
+    Published("romero2015/mnist/kd", "romero2015fitnets", "FitNet trained with KD", 0.65, "% test errors",
+              "Romero et al. 2015, Table 4 (second-hand)", _ROMERO_PAIR, 0.15, "at most", _RATE_TOL),
+    Published("romero2015/mnist/hints", "romero2015fitnets",
+              "FitNet trained with hints (teacher layer 2 → FitNet layer 4), then KD", 0.51, "% test errors",
+              "Romero et al. 2015, Table 4 (second-hand)",
+              {**_ROMERO_PAIR, "hint": "teacher layer 2 → FitNet layer 4"}, 0.15, "at most", _RATE_TOL),
+    Published("romero2015/mnist/claim/hints_beat_kd_beat_backprop", "romero2015fitnets",
+              "On MNIST, hint-based training beats KD, which beats standard backprop", None, "claim",
+              "Romero et al. 2015, Table 4 (second-hand)", {"dataset": "mnist"}),
 )
 
 

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "linear")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "linear", "exponential")
+MONITORS = ("errors", "loss")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
@@ -24,9 +25,12 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     milestones: list[int] = field(default_factory=list)  # epochs, for schedule="step"
-    gamma: float = 0.1  # factor at each milestone
+    gamma: float = 0.1  # factor at each milestone ("step"), or per epoch ("exponential")
     warmup_epochs: float = 0.0
-    final_lr_factor: float = 0.0  # where "cosine"/"linear" end, as a fraction of lr
+    final_lr_factor: float = 0.0  # where "cosine"/"linear" end, and "exponential"'s floor, as a fraction of lr
+    alpha: float = 0.99  # RMSProp's smoothing of the squared gradient (pylearn2's "decay")
+    patience: int | None = None  # early stopping: epochs without a new best validation score before stopping
+    monitor: str = "errors"  # the validation score: the student's "errors", or the method's "loss"
     grad_clip: float | None = None
     seed: int = 0
     mixed_precision: str = "auto"  # "auto": bf16 on a GPU, fp32 on a CPU
@@ -38,6 +42,10 @@ class TrainConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if self.monitor not in MONITORS:
+            raise ConfigError(f"unknown monitor {self.monitor!r}; valid: {', '.join(MONITORS)}")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError("patience must be at least 1 epoch, or None to train every epoch")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(f"unknown mixed_precision {self.mixed_precision!r}; valid: {', '.join(PRECISIONS)}")
         if self.epochs < 1 or self.batch_size < 1:

@@ -55,3 +55,30 @@ def evaluate(model: nn.Module, images: Tensor, labels: Tensor, *, mean, std, acc
         totals = accelerator.reduce(totals, reduction="sum")
     loss, errors, n = totals.tolist()
     return {"loss": loss / max(n, 1), "accuracy": 100.0 * (1 - errors / max(n, 1)), "errors": int(errors), "n": int(n)}
+
+
+def method_loss(distiller, images: Tensor, labels: Tensor, *, mean, std, accelerator=None, batch_size: int = 1000,
+                indices: Tensor | None = None) -> float:
+    """A method's total loss on a held-out split, per sample, in eval mode (a live teacher only:
+    a stored one holds the training images' outputs, not these)."""
+    device = accelerator.device if accelerator is not None else device_of(distiller)
+    rank = accelerator.process_index if accelerator is not None else 0
+    world = accelerator.num_processes if accelerator is not None else 1
+    totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, count
+    was_training = distiller.training
+    distiller.eval()
+    loader = BatchLoader(images, labels, batch_size, shuffle=False, mean=mean, std=std, device=device,
+                         drop_last=False, indices=indices, rank=rank, world_size=world)
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                _, losses = distiller(batch.x, batch.y, None)
+                totals[0] += sum(losses.values()).double() * batch.y.numel()
+                totals[1] += batch.y.numel()
+    finally:
+        distiller.train(was_training)
+    if world > 1:
+        totals = accelerator.reduce(totals, reduction="sum")
+    loss, n = totals.tolist()
+    return loss / max(n, 1)
+

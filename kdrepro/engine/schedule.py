@@ -13,6 +13,8 @@ def lr_factor(config: TrainConfig, epoch_progress: float) -> float:
         return (epoch_progress + 1e-8) / config.warmup_epochs
     if config.schedule == "constant":
         return 1.0
+    if config.schedule == "exponential":  # pylearn2's ExponentialDecay, per step: gamma per epoch, floored
+        return max(config.gamma ** max(epoch_progress - config.warmup_epochs, 0.0), config.final_lr_factor)
     if config.schedule == "step":  # RepDistiller: divide by 1/gamma at each milestone epoch
         passed = sum(1 for m in config.milestones if int(epoch_progress) >= m)
         return config.gamma ** passed

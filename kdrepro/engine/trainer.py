@@ -30,7 +30,7 @@ from ..methods import Distiller, TeacherStore
 from .accel import make_accelerator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .evaluate import evaluate
+from .evaluate import evaluate, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
 from .schedule import lr_factor
 
@@ -108,14 +108,22 @@ class Trainer:
         c = self.config
         if c.optimizer == "sgd":
             return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay)
+        if c.optimizer == "rmsprop":  # pylearn2's RMSProp floors the RMS at 1e-5 (its max_scaling 1e5)
+            return torch.optim.RMSprop(params, lr=c.lr, alpha=c.alpha, eps=1e-5, weight_decay=c.weight_decay)
         if c.optimizer == "adam":
             return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
         return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self, distiller: Distiller, train: Split, test: Split | None = None, *,
-            augment: Augment | None = None, resume: bool = True, probes: dict[str, Probe] | None = None) -> list[dict]:
+            augment: Augment | None = None, resume: bool = True, probes: dict[str, Probe] | None = None,
+            valid: Split | None = None) -> list[dict]:
         """Train ``distiller`` for ``config.epochs`` epochs and return the per-epoch history.
+
+        With ``valid``, every epoch is scored on it (``config.monitor``: the student's errors, or
+        the method's loss) and the distiller ends with the weights of its best epoch (the earliest
+        of equals); each record names that epoch as ``best_epoch``. With ``config.patience`` too,
+        training stops once that many epochs pass without a new best (early stopping).
 
         ``probes`` are called with the distiller after each epoch's evaluation; their values are
         recorded as ``probe_<name>`` in that epoch's history record.
@@ -125,6 +133,8 @@ class Trainer:
         """
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
+        if c.patience is not None and valid is None:
+            raise ConfigError("early stopping (patience) needs a validation split: pass valid= to Trainer.fit")
         if c.batch_size % world:
             raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes: choose "
                               f"a batch_size divisible by {world}, or launch a process count that divides it")
@@ -137,7 +147,7 @@ class Trainer:
         parts = distiller.parts()  # None: the whole distiller is one network with one optimiser
         modules = {"": distiller} if parts is None else dict(parts)
         optimizers = {n: self._optimizer([p for p in m.parameters() if p.requires_grad]) for n, m in modules.items()}
-        start_epoch, history = 0, []
+        start_epoch, history, best = 0, [], None
         fingerprint = run_fingerprint(distiller, train, augment) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
@@ -149,6 +159,9 @@ class Trainer:
                 _check_context(checkpoint.get("context"), self.context, self.run_dir)
             distiller.load_state_dict(checkpoint["model"])
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
+            best = checkpoint.get("best")
+            if checkpoint.get("stopped"):
+                start_epoch = c.epochs
             if start_epoch >= c.epochs:
                 self._log(f"already trained: {self.run_dir} ({start_epoch} epochs), reusing it")
             else:
@@ -188,16 +201,43 @@ class Trainer:
                     ev = evaluate(net, test.images, test.labels, mean=test.mean, std=test.std, accelerator=acc,
                                   batch_size=c.eval_batch_size, indices=test.indices)
                     record.update({f"{prefix}test_{k}": v for k, v in ev.items() if k != "n"})
+            if valid is not None:
+                record.update(self._validate(distiller, valid))
+                if best is None or record["valid_score"] < best["score"]:
+                    best = {"epoch": epoch + 1, "score": record["valid_score"],
+                            "model": {k: v.detach().to("cpu", copy=True) for k, v in distiller.state_dict().items()}}
+                record["best_epoch"] = best["epoch"]
             for name, probe in (probes or {}).items():
                 record[f"probe_{name}"] = float(probe(distiller))
             history.append(record)
-            self._end_epoch(distiller, optimizers, epoch, history, fingerprint)
+            stopped = c.patience is not None and epoch + 1 - best["epoch"] >= c.patience and epoch + 1 < c.epochs
+            self._end_epoch(distiller, optimizers, epoch, history, fingerprint, best, stopped)
             for cb in self.callbacks:
                 cb("epoch", self.state, self)
             every = int(self.verbose)
-            if every and ((epoch + 1) % every == 0 or epoch + 1 == c.epochs):
+            if every and ((epoch + 1) % every == 0 or epoch + 1 == c.epochs or stopped):
                 self._log(_format(record, c.epochs))
+            if stopped:
+                self._log(f"early stop after epoch {epoch + 1}: no better validation {c.monitor} for {c.patience} "
+                          f"epochs; keeping epoch {best['epoch']}")
+                break
+        if best is not None:  # the best validation epoch's weights, as pylearn2's MonitorBasedSaveBest keeps them
+            distiller.load_state_dict(best["model"])
         return history
+
+    def _validate(self, distiller: Distiller, valid: Split) -> dict:
+        """The validation record of one epoch: the student's loss, accuracy and errors, and the
+        score early stopping watches (``config.monitor``)."""
+        c, acc = self.config, self.accelerator
+        ev = evaluate(distiller.student, valid.images, valid.labels, mean=valid.mean, std=valid.std, accelerator=acc,
+                      batch_size=c.eval_batch_size, indices=valid.indices)
+        record = {f"valid_{k}": v for k, v in ev.items() if k != "n"}
+        if c.monitor == "loss":
+            record["valid_method_loss"] = method_loss(distiller, valid.images, valid.labels, mean=valid.mean,
+                                                      std=valid.std, accelerator=acc, batch_size=c.eval_batch_size,
+                                                      indices=valid.indices)
+        record["valid_score"] = float(record["valid_method_loss"] if c.monitor == "loss" else record["valid_errors"])
+        return record
 
     def _train_epoch(self, wrapped: dict, distiller: Distiller, optimizers: dict, loader, steps: int,
                      epoch: int) -> dict:
@@ -278,12 +318,12 @@ class Trainer:
                 torch.distributed.broadcast(buffer, src=0)
 
     def _end_epoch(self, distiller: Distiller, optimizers: dict, epoch: int, history: list[dict],
-                   fingerprint: str) -> None:
+                   fingerprint: str, best: dict | None = None, stopped: bool = False) -> None:
         """Checkpoint (main process only), then let every process go on together."""
         if self.run_dir is not None and self.is_main:
             states = {n: o.state_dict() for n, o in optimizers.items()}
             state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint, "context": self.context,
-                     "model": distiller.state_dict(),
+                     "model": distiller.state_dict(), "best": best, "stopped": stopped,
                      "optimizer": states[""] if "" in states else states, "history": history}
             save_checkpoint(self.run_dir / CHECKPOINT, state)
             write_json(self.run_dir / HISTORY, history)

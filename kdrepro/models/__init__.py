@@ -6,7 +6,7 @@ after each optimiser step (max-norm, for instance).
 """
 
 from . import (  # noqa: F401  (registers the models)
-    cifar_resnet, cifar_resnet50, mlp, mobilenet, mobilenetv2, plain_cnn, shufflenetv1, shufflenetv2, tinyvit, vgg,
+    cifar_resnet, cifar_resnet50, maxout, mlp, mobilenet, mobilenetv2, plain_cnn, shufflenetv1, shufflenetv2, tinyvit, vgg,
     vit, wide_resnet,
 )
 from .output import ModelOutput
