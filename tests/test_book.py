@@ -162,6 +162,20 @@ def test_toc_lists_published_chapters_in_number_order(tmp_path):
     assert text.index("book/bibliography") > order[-1]
 
 
+def test_a_further_page_of_a_chapter_is_a_section_under_it(tmp_path):
+    import yaml
+
+    book = tmp_path / "book"
+    (book / "chapters").mkdir(parents=True)
+    for stem in ("03_attention_transfer", "02b_fitnets_mnist", "02_fitnets", "01_hinton_kd", "05b_orphan"):
+        (book / "chapters" / f"{stem}.ipynb").write_text("{}")
+    chapters = yaml.safe_load(write_toc(book).read_text())["parts"][1]["chapters"]
+    assert [c["file"] for c in chapters] == [f"book/chapters/{s}" for s in (
+        "01_hinton_kd", "02_fitnets", "03_attention_transfer", "05b_orphan")]  # no chapter 5: its own entry
+    assert chapters[1]["sections"] == [{"file": "book/chapters/02b_fitnets_mnist"}]
+    assert "sections" not in chapters[0] and "sections" not in chapters[2]
+
+
 def test_scoreboard_without_chapters_says_so(tmp_path):
     text = write_scoreboard(tmp_path / "book").read_text()
     assert "No chapter has been published yet" in text

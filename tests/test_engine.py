@@ -152,8 +152,10 @@ def test_schedules():
     assert lr_factor(cos, 5) == pytest.approx(0.5)
     step = TrainConfig(epochs=240, schedule="step", milestones=[150, 180, 210], gamma=0.1)
     assert [lr_factor(step, e) for e in (0, 149.9, 150, 185, 239)] == pytest.approx([1, 1, 0.1, 0.01, 0.001])
+    expo = TrainConfig(epochs=1000, schedule="exponential", gamma=0.5, final_lr_factor=0.1)
+    assert [lr_factor(expo, e) for e in (0, 1, 2.5, 3, 10)] == pytest.approx([1, 0.5, 0.5 ** 2.5, 0.125, 0.1])
     with pytest.raises(ConfigError, match="valid"):
-        TrainConfig(schedule="exponential")
+        TrainConfig(schedule="poly")
     with pytest.raises(ConfigError, match="unknown training setting"):
         TrainConfig.from_dict({"epochs": 1, "learning_rate": 0.1})
 
@@ -272,3 +274,65 @@ def test_a_non_finite_loss_is_reported_at_its_step_though_checked_later(tmp_path
     with pytest.raises(NonFiniteLossError, match=r"at epoch 1, step 3 \(ce=nan\)"):
         trainer.fit(_NaNAtStep3(model), synthetic(256, 0))
     assert not (tmp_path / "checkpoint.pt").exists()  # nothing of the poisoned epoch is kept
+
+
+class _ScriptedErrors:
+    """Patches the engine's evaluation so that the validation split gets the given error counts in turn."""
+
+    def __init__(self, monkeypatch, valid_errors):
+        import kdrepro.engine.trainer as trainer
+
+        self.errors, real = list(valid_errors), trainer.evaluate
+
+        def fake(net, images, labels, **kw):
+            out = real(net, images, labels, **kw)
+            if len(labels) == 77:  # the validation split below
+                out["errors"] = self.errors.pop(0)
+            return out
+
+        monkeypatch.setattr(trainer, "evaluate", fake)
+
+
+def _valid():
+    return synthetic(77, 2)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch_and_stops_after_patience(tmp_path, monkeypatch):
+    _ScriptedErrors(monkeypatch, [30, 20, 25, 20, 26, 27, 28])
+    cfg = TrainConfig(epochs=10, batch_size=32, lr=0.05, patience=3)
+    model = create_model("mlp", hidden=(16,), in_features=64, num_classes=4, seed=0)
+    weights = {}
+    probe = {"w": lambda d: weights.setdefault(len(weights) + 1, d.student.head.weight.detach().clone()).sum()}
+    hist = Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(256, 0), valid=_valid(),
+                                                     probes=probe)
+    assert [r["valid_errors"] for r in hist] == [30, 20, 25, 20, 26]  # stopped 3 epochs after the best, epoch 2
+    assert [r["best_epoch"] for r in hist] == [1, 2, 2, 2, 2]  # a tie is no improvement
+    assert torch.equal(model.head.weight, weights[2])  # the kept weights are epoch 2's
+    # resumed, the stopped run is finished: no training, the best weights again
+    again = create_model("mlp", hidden=(16,), in_features=64, num_classes=4, seed=1)
+    hist2 = Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(again), synthetic(256, 0), valid=_valid())
+    assert hist2 == hist and torch.equal(again.head.weight, weights[2])
+
+
+def test_early_stopping_needs_a_validation_split_and_a_valid_monitor():
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    with pytest.raises(ConfigError, match="validation split"):
+        Trainer(TrainConfig(epochs=2, batch_size=32, patience=1), None, verbose=False).fit(
+            CrossEntropy(model), synthetic(64, 0))
+    with pytest.raises(ConfigError, match="valid: errors, loss"):
+        TrainConfig(monitor="accuracy")
+    with pytest.raises(ConfigError, match="patience"):
+        TrainConfig(patience=0)
+
+
+def test_the_loss_monitor_scores_the_methods_own_loss_and_rmsprop_trains(tmp_path):
+    cfg = TrainConfig(epochs=3, batch_size=32, optimizer="rmsprop", lr=1e-3, alpha=0.9, schedule="constant",
+                      monitor="loss")
+    model = create_model("mlp", hidden=(16,), in_features=64, num_classes=4, seed=0)
+    trainer = Trainer(cfg, None, verbose=False)
+    assert isinstance(trainer._optimizer(model.parameters()), torch.optim.RMSprop)
+    hist = trainer.fit(CrossEntropy(model), synthetic(512, 0), valid=_valid())
+    assert all(r["valid_score"] == r["valid_method_loss"] for r in hist)
+    assert hist[-1]["valid_method_loss"] < hist[0]["valid_method_loss"]
+    assert hist[-1]["valid_method_loss"] == pytest.approx(hist[-1]["valid_loss"], rel=1e-4)  # CE: the same loss
+
