@@ -5,7 +5,8 @@ they never reuse or overwrite a run in ``runs/``. The data root is the user's (o
 
 The suite runs on the CPU in float32 even on a GPU machine (its exact-equality tests, e.g. resume
 and stored = live, assume it): ``ACCELERATE_USE_CPU=1`` for kdrepro and Accelerate, and
-``CUDA_VISIBLE_DEVICES=""`` for torch and every subprocess (notebook kernels, ``accelerate launch``).
+``CUDA_VISIBLE_DEVICES=""`` for torch and every subprocess (notebook kernels, ``accelerate launch``),
+and ``KDREPRO_PRECISION=fp32`` (a CPU with native bf16 would otherwise pick bf16 under "auto").
 ``KDREPRO_TEST_GPU=1`` lifts the pin and runs the tests marked ``gpu`` (skipped otherwise):
 ``KDREPRO_TEST_GPU=1 pytest -m gpu``.
 """
@@ -24,6 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if not GPU_TESTS:  # set before anything initialises CUDA
     os.environ["ACCELERATE_USE_CPU"] = "1"
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    # float32 on every CPU, also one with native bf16 (where "auto" picks bf16): the suite's exact
+    # comparisons (resume, stored = live) are float32's; the bf16 tests set their precision themselves
+    os.environ["KDREPRO_PRECISION"] = "fp32"
 if "KDREPRO_MIRROR" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
     os.environ["KDREPRO_MIRROR"] = str(REPO.parent / "shared" / "data")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def _cmd_run(args) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 
     params = {name: parse_value(value) for name, value in (args.param or [])}
+    if args.precision:  # the notebook's kernel inherits it; every "auto" recipe of the chapter follows it
+        os.environ["KDREPRO_PRECISION"] = args.precision
     path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh)
     print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
 
@@ -181,6 +184,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="output folder (default runs/CHAPTER/SCALE)")
     run.add_argument("--fresh", action="store_true",
                      help="delete the output folder first (default: resume from its checkpoints)")
+    run.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                     help="auto (default): bf16 where the GPU or CPU computes it natively, else float32; "
+                          "fp32: float32 everywhere (bit-for-bit runs); bf16: bf16 autocast everywhere")
     run.set_defaults(func=_cmd_run)
 
     teacher = sub.add_parser("teacher", help="train or list teachers").add_subparsers(dest="action", required=True)

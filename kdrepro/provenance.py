@@ -12,6 +12,23 @@ import torch
 from .paths import REPO_ROOT
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux's ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU multiplies bf16 matrices natively (AVX-512 BF16 or AMX), where bf16 autocast
+    is much faster than float32; elsewhere bf16 is emulated and slower."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
 def machine() -> dict:
     """The CPU (model, cores) and the GPUs this run computes on (none under ``ACCELERATE_USE_CPU=1``),
     with a one-line summary."""
@@ -30,6 +47,7 @@ def machine() -> dict:
     n_gpu = min(int(os.environ.get("WORLD_SIZE", "1")), torch.cuda.device_count()) if gpu else 0
     summary = f"{n_gpu}× {gpu} ({cpu}, {cores} cores)" if gpu else f"{cpu}, {cores} cores, no GPU"
     return {"summary": summary, "cpu": cpu, "cores": cores, "gpu": gpu, "gpus": n_gpu,
+            "cpu_native_bf16": cpu_has_native_bf16(),
             "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform()}
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..checks import Check
+from ..engine.accel import auto_precision, use_gpu
 from ..io import write_json
 from ..provenance import git_commit, machine
 from .registry import check_scale, get
@@ -54,6 +55,7 @@ class RunRecord:
             "scale": self.scale,
             "dataset": self.dataset,
             "machine": machine(),
+            "precision": auto_precision(use_gpu()),  # what "auto" recipes computed in (KDREPRO_PRECISION can force it)
             "commit": commit,
             "dirty": dirty,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -10,6 +10,7 @@ from accelerate.state import is_initialized
 from accelerate.utils import parse_flag_from_env
 
 from ..errors import ConfigError
+from ..provenance import cpu_has_native_bf16
 
 
 def use_gpu() -> bool:
@@ -36,10 +37,31 @@ def process_device() -> torch.device:
     return process_state().device
 
 
+PRECISION_ENV = "KDREPRO_PRECISION"  # "fp32" forces float32 wherever a recipe says "auto"; "bf16" forces bf16
+_FORCED = {"fp32": "no", "no": "no", "bf16": "bf16", "auto": None, "": None}
+
+
+def forced_precision() -> str | None:
+    """What ``KDREPRO_PRECISION`` imposes on "auto" (``fp32`` → "no", ``bf16``), or None; anything
+    else is refused with the valid values."""
+    value = os.environ.get(PRECISION_ENV, "").strip().lower()
+    if value not in _FORCED:
+        raise ConfigError(f"{PRECISION_ENV}={value!r} is not a precision; valid: fp32, bf16, auto")
+    return _FORCED[value]
+
+
 def auto_precision(on_gpu: bool) -> str:
-    """``"auto"``'s precision: bf16 autocast on a GPU that computes bf16 natively (Ampere and later),
-    float32 elsewhere — on GPUs that only emulate bf16 (V100, T4) and on the CPU."""
-    return "bf16" if on_gpu and torch.cuda.is_bf16_supported(including_emulation=False) else "no"
+    """``"auto"``'s precision: bf16 autocast on a GPU that computes bf16 natively (Ampere and later)
+    and on a CPU that does (AVX-512 BF16 or AMX); float32 elsewhere — on GPUs that only emulate bf16
+    (V100, T4) and on other CPUs. ``KDREPRO_PRECISION=fp32`` (``kdrepro run --precision fp32``) keeps
+    float32 everywhere, for bit-for-bit runs. The parts that need float32 stay there under autocast
+    (softmax at a high temperature, DINO's centre and head, CTKD's temperature, BatchNorm statistics)."""
+    forced = forced_precision()
+    if forced is not None:
+        return forced
+    if on_gpu:
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "no"
+    return "bf16" if cpu_has_native_bf16() else "no"
 
 
 def deterministic_requested() -> bool:
