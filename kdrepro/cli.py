@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import KdreproError
+from .errors import ConfigError, KdreproError
 
 
 def _say(text: str) -> None:
@@ -28,8 +28,21 @@ def _cmd_chapters(args) -> None:
 
 def _cmd_data_prepare(args) -> None:
     from .data import prepare
+    from .data.image_folders import FOLDER_DATASETS, read_folder_meta, register
 
+    if args.source and len(args.names) != 1:
+        raise ConfigError("--from names one dataset's folder: prepare one dataset at a time")
     for name in args.names:
+        if name in FOLDER_DATASETS:
+            if args.source:
+                path = register(name, args.source)
+            else:
+                path = Path(read_folder_meta(name)["path"])  # already registered, or how to register it
+            print(f"{name}: registered, reading {path}" if args.source else f"{name}: registered at {path}")
+            continue
+        if args.source:
+            raise ConfigError(f"--from is for image-folder datasets ({', '.join(FOLDER_DATASETS)}); put {name}'s "
+                              f"raw files in its raw/ folder instead (see `kdrepro data prepare --help`)")
         path = prepare(name, force=args.force, download=not args.no_download)
         print(f"{name}: ready in {path}")
 
@@ -42,6 +55,11 @@ def _cmd_data_list(args) -> None:
     for name, spec in DATASETS.items():
         lossy = " (lossy copy)" if spec.lossy else ""
         print(f"{name:<16} {'prepared' if is_prepared(name) else 'missing':<9}{lossy}")
+    from .data.image_folders import FOLDER_DATASETS, META
+
+    for name in FOLDER_DATASETS:
+        known = (data_root() / name / META).is_file()
+        print(f"{name:<16} {'registered' if known else 'missing':<9} (image folder: `kdrepro data prepare {name} --from PATH`)")
 
 
 def _cmd_run(args) -> None:
@@ -173,6 +191,9 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("names", nargs="+", metavar="NAME")
     prep.add_argument("--force", action="store_true", help="prepare again even if present")
     prep.add_argument("--no-download", action="store_true", help="never try torchvision's download")
+    prep.add_argument("--from", dest="source", default=None, metavar="PATH",
+                      help="an image-folder dataset (imagenet): the folder holding train/<wnid>/ and val/<wnid>/, "
+                           "checked and recorded, not copied")
     prep.set_defaults(func=_cmd_data_prepare)
     data.add_parser("list", help="list datasets and whether they are prepared").set_defaults(func=_cmd_data_list)
 

@@ -9,6 +9,9 @@ checked against their published checksums; meta.json records the source and hash
 ``cifar10-jpeg75`` is a lossy copy of CIFAR-10 (every image re-encoded as JPEG quality
 75, from the offline mirror). It is its own dataset, never CIFAR-10: its spec has
 ``lossy=True`` and ``comparable_to=None``, and any result on it must say so.
+
+ImageNet is too large for that: ``kdrepro data prepare imagenet --from PATH`` checks a folder in the
+standard ``train/<wnid>/``, ``val/<wnid>/`` layout and records where it is (``image_folders``).
 """
 
 from kdrepro.data.augment import Augment, SeededAugment, horizontal_flip, jitter, random_crop, sample_seeds
