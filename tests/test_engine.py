@@ -313,15 +313,15 @@ class _ScriptedErrors:
     def __init__(self, monkeypatch, valid_errors):
         import kdrepro.engine.trainer as trainer
 
-        self.errors, real = list(valid_errors), trainer.evaluate
+        self.errors, real = list(valid_errors), trainer.evaluate_split
 
-        def fake(net, images, labels, **kw):
-            out = real(net, images, labels, **kw)
-            if len(labels) == 77:  # the validation split below
+        def fake(net, split, **kw):
+            out = real(net, split, **kw)
+            if len(split.labels) == 77:  # the validation split below
                 out["errors"] = self.errors.pop(0)
             return out
 
-        monkeypatch.setattr(trainer, "evaluate", fake)
+        monkeypatch.setattr(trainer, "evaluate_split", fake)
 
 
 def _valid():

@@ -24,13 +24,14 @@ import torch
 from torch import Tensor
 
 from ..data import Augment, BatchLoader
+from ..data.streaming import StreamLoader, StreamSplit
 from ..errors import ConfigError
 from ..io import write_json
 from ..methods import Distiller, TeacherStore
 from .accel import make_accelerator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .evaluate import evaluate, method_loss
+from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
 from .schedule import lr_factor
 
@@ -198,8 +199,7 @@ class Trainer:
                       "time_s": time.perf_counter() - t0, "processes": world}
             if test is not None:
                 for prefix, net in {"": distiller.student, **distiller.also_evaluate()}.items():
-                    ev = evaluate(net, test.images, test.labels, mean=test.mean, std=test.std, accelerator=acc,
-                                  batch_size=c.eval_batch_size, indices=test.indices)
+                    ev = evaluate_split(net, test, accelerator=acc, batch_size=c.eval_batch_size)
                     record.update({f"{prefix}test_{k}": v for k, v in ev.items() if k != "n"})
             if valid is not None:
                 record.update(self._validate(distiller, valid))
@@ -229,13 +229,10 @@ class Trainer:
         """The validation record of one epoch: the student's loss, accuracy and errors, and the
         score early stopping watches (``config.monitor``)."""
         c, acc = self.config, self.accelerator
-        ev = evaluate(distiller.student, valid.images, valid.labels, mean=valid.mean, std=valid.std, accelerator=acc,
-                      batch_size=c.eval_batch_size, indices=valid.indices)
+        ev = evaluate_split(distiller.student, valid, accelerator=acc, batch_size=c.eval_batch_size)
         record = {f"valid_{k}": v for k, v in ev.items() if k != "n"}
         if c.monitor == "loss":
-            record["valid_method_loss"] = method_loss(distiller, valid.images, valid.labels, mean=valid.mean,
-                                                      std=valid.std, accelerator=acc, batch_size=c.eval_batch_size,
-                                                      indices=valid.indices)
+            record["valid_method_loss"] = method_loss(distiller, valid, accelerator=acc, batch_size=c.eval_batch_size)
         record["valid_score"] = float(record["valid_method_loss"] if c.monitor == "loss" else record["valid_errors"])
         return record
 
@@ -351,9 +348,15 @@ def _load_optimizers(optimizers: dict, saved, single: bool) -> None:
         optimizer.load_state_dict(saved[name])
 
 
-def train_loader(c: TrainConfig, train: Split, augment: Augment | None, device, rank: int = 0,
-                 world: int = 1) -> BatchLoader:
-    """The batches a run of recipe ``c`` trains on (this process's share of them)."""
+def train_loader(c: TrainConfig, train: Split | StreamSplit, augment: Augment | None, device, rank: int = 0,
+                 world: int = 1) -> BatchLoader | StreamLoader:
+    """The batches a run of recipe ``c`` trains on (this process's share of them): sliced from the
+    device for a tensor ``Split``, decoded by workers for a streamed one (its transform augments)."""
+    if isinstance(train, StreamSplit):
+        if augment is not None:
+            raise ConfigError("a streamed split augments in its own transform: pass augment=None")
+        return StreamLoader(train, c.batch_size // world, shuffle=True, seed=c.seed, device=device, rank=rank,
+                            world_size=world, drop_last=True)
     return BatchLoader(train.images, train.labels, c.batch_size // world, shuffle=True, augment=augment,
                        mean=train.mean, std=train.std, seed=c.seed, device=device, rank=rank, world_size=world,
                        drop_last=True, indices=train.indices)

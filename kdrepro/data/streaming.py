@@ -1,0 +1,151 @@
+"""Streamed data, for datasets that do not fit in memory (ImageNet): the same batches, in the same
+order rules, as the device-resident :class:`~kdrepro.data.BatchLoader`, read by ``DataLoader``
+workers that decode and augment the images (timm's or torchvision's transforms).
+
+A :class:`StreamSplit` is what the engine's ``Trainer`` takes in place of a tensor ``Split``; one
+training loop serves both. An epoch's order is a permutation drawn from (seed, epoch); each global
+batch of ``batch_size × processes`` samples is cut into one slice per process, so in every epoch the
+processes see disjoint images and together all of them (but the last, short global batch, dropped
+while training). The workers' random augmentations are seeded from (seed, epoch) too, so a run
+resumed at an epoch boundary replays the epochs it has not done yet exactly as they would have been.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from kdrepro.data.loader import Batch, mix_seed
+from kdrepro.errors import ConfigError
+
+
+@dataclass
+class StreamSplit:
+    """A split read from storage: ``dataset[i]`` gives (image tensor, already transformed and
+    normalised, label); ``labels`` are every sample's labels (``ImageFolder.targets``), which the
+    engine's run digests read; ``indices`` restricts it to a subset."""
+
+    dataset: Dataset
+    labels: torch.Tensor
+    indices: torch.Tensor | None = None
+    workers: int = 8
+    mean: tuple[float, ...] | None = None  # the transform normalises; nothing left for the engine
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        self.labels = torch.as_tensor(self.labels, dtype=torch.int64)
+        if len(self.labels) != len(self.dataset):
+            raise ConfigError(f"{len(self.labels)} labels for a dataset of {len(self.dataset)} samples")
+
+    @property
+    def size(self) -> int:
+        return len(self.labels) if self.indices is None else len(self.indices)
+
+    @classmethod
+    def from_image_folder(cls, dataset, **kw) -> "StreamSplit":
+        """A torchvision ``ImageFolder`` (its ``targets`` are the labels)."""
+        return cls(dataset, torch.as_tensor(dataset.targets), **kw)
+
+
+class ShardSampler(Sampler[int]):
+    """One process's sample positions for one epoch, in batch order (see the module docstring)."""
+
+    def __init__(self, n: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 shuffle: bool = True, drop_last: bool = True):
+        if batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
+            raise ConfigError(f"bad batching: batch_size={batch_size}, rank={rank}, world_size={world_size}")
+        self.n, self.batch_size, self.seed, self.rank, self.world_size = n, batch_size, seed, rank, world_size
+        self.shuffle, self.drop_last, self.epoch = shuffle, drop_last, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def batches(self) -> int:
+        global_batch = self.batch_size * self.world_size
+        return self.n // global_batch if self.drop_last else -(-self.n // global_batch)
+
+    def shards(self) -> Iterator[torch.Tensor]:
+        """This process's positions, one batch at a time."""
+        global_batch = self.batch_size * self.world_size
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(mix_seed(self.seed, self.epoch,
+                                                                                            "order")))
+        else:
+            order = torch.arange(self.n)
+        for b in range(self.batches()):
+            chunk = order[b * global_batch:(b + 1) * global_batch]
+            if len(chunk) == global_batch:
+                yield chunk[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+            else:
+                yield torch.tensor_split(chunk, self.world_size)[self.rank]
+
+    def __iter__(self) -> Iterator[int]:
+        for shard in self.shards():
+            yield from shard.tolist()
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.shards())
+
+
+class _BatchSampler(Sampler[list[int]]):
+    def __init__(self, shard_sampler: ShardSampler):
+        self.shards = shard_sampler
+
+    def __iter__(self):
+        for shard in self.shards.shards():
+            if len(shard):
+                yield shard.tolist()
+
+    def __len__(self) -> int:
+        return sum(1 for s in self.shards.shards() if len(s))
+
+
+class _Indexed(Dataset):
+    """(image, label, index in the whole split) for the positions of a subset."""
+
+    def __init__(self, split: StreamSplit):
+        self.split = split
+
+    def __len__(self) -> int:
+        return self.split.size
+
+    def __getitem__(self, position: int):
+        index = position if self.split.indices is None else int(self.split.indices[position])
+        x, _ = self.split.dataset[index]
+        return x, self.split.labels[index], index
+
+
+class StreamLoader:
+    """``BatchLoader``'s interface over a :class:`StreamSplit`: ``len``, ``set_epoch``,
+    ``num_samples``, and :class:`~kdrepro.data.Batch` es on ``device``."""
+
+    def __init__(self, split: StreamSplit, batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                 device: str | torch.device = "cpu", rank: int = 0, world_size: int = 1, drop_last: bool = True):
+        self.split, self.device, self.seed = split, torch.device(device), seed
+        self.sampler = ShardSampler(split.size, batch_size, seed=seed, rank=rank, world_size=world_size,
+                                    shuffle=shuffle, drop_last=drop_last)
+        self.epoch = 0
+
+    @property
+    def num_samples(self) -> int:
+        return self.split.size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.sampler.batches()
+
+    def __iter__(self) -> Iterator[Batch]:
+        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, "workers", self.sampler.rank))
+        workers = self.split.workers
+        loader = DataLoader(_Indexed(self.split), batch_sampler=_BatchSampler(self.sampler), num_workers=workers,
+                            pin_memory=self.device.type == "cuda", generator=generator,
+                            persistent_workers=False, prefetch_factor=4 if workers else None)
+        for x, y, index in loader:
+            yield Batch(x.to(self.device, non_blocking=True).float(), y.to(self.device, non_blocking=True),
+                        index.to(self.device, non_blocking=True))
