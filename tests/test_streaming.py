@@ -89,3 +89,20 @@ def test_stream_batches_carry_the_split_index_and_a_subset_stays_a_subset(tmp_pa
     assert batches[0].x.shape == (4, 3, 16, 16) and batches[0].x.dtype == torch.float32
     with pytest.raises(ConfigError, match="labels for a dataset"):
         StreamSplit(train.dataset, train.labels[:5])
+
+
+def test_two_processes_stream_distinct_images_and_all_of_them_each_epoch(tmp_path):
+    import json
+
+    from conftest import HELPERS, launch_two_cpu_processes
+
+    run = launch_two_cpu_processes(str(HELPERS / "tiny_run.py"), str(tmp_path), "--method", "stream", "--epochs", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = [json.loads((tmp_path / f"result-rank{r}.json").read_text()) for r in range(2)]
+    assert all(r["num_processes"] == 2 for r in results) and results[0]["digest"] == results[1]["digest"]
+    for epoch in ("0", "1"):
+        mine, theirs = (r["seen"][epoch] for r in results)
+        assert len(mine) == len(theirs) == 256 and not set(mine) & set(theirs)  # no image twice
+        assert sorted(mine + theirs) == list(range(512))  # none missed
+    assert results[0]["seen"]["0"] != results[0]["seen"]["1"]  # a new order each epoch
+

@@ -64,6 +64,7 @@ class TrainState:
     global_step: int = 0
     history: list[dict] = field(default_factory=list)
     last_losses: dict[str, Tensor] = field(default_factory=dict)  # detached, on the device: no sync per step
+    batch_index: Tensor | None = None  # the dataset indices of the step's batch (this process's share)
 
 
 Callback = Callable[[str, TrainState, "Trainer"], None]  # event: "step" or "epoch"
@@ -274,6 +275,7 @@ class Trainer:
                 watch.check(epoch, acc)
             if self.callbacks:
                 self.state.last_losses = {k: v.detach() for k, v in losses.items()}
+                self.state.batch_index = batch.index
                 for cb in self.callbacks:
                     cb("step", self.state, self)
             if bar is not None:

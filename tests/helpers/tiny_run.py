@@ -15,6 +15,7 @@ import torch
 
 from kdrepro.engine import Split, Trainer, TrainConfig
 from kdrepro.data.multicrop import MultiCrop
+from kdrepro.data.streaming import StreamSplit
 from kdrepro.methods import CrossEntropy
 from kdrepro.methods.deit import DeiT
 from kdrepro.methods.dino import DINO, DinoHead, DinoNet
@@ -30,16 +31,32 @@ def synthetic(n: int, seed: int, channels: int = 1) -> Split:
     return Split(images, labels, (0.5,) * channels, (0.25,) * channels)
 
 
+class _Normalised(torch.utils.data.Dataset):
+    """A tensor split as a map-style dataset of normalised images (what a transform would return)."""
+
+    def __init__(self, split: Split):
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split.labels)
+
+    def __getitem__(self, i: int):
+        x = (self.split.images[i].float() / 255 - 0.5) / 0.25
+        return x, int(self.split.labels[i])
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("run_dir")
     p.add_argument("--kill-at-step", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--method", default="ce", choices=["ce", "hint", "dml", "deit", "dino"],
+    p.add_argument("--method", default="ce", choices=["ce", "hint", "dml", "deit", "dino", "stream"],
                    help="hint: FitNets' hint stage on CIFAR ResNets (leaves parameters without gradient); "
                         "dml: two CIFAR ResNets learning from each other (two optimisers, two DDP wrappers); "
                         "deit: a ViT with a distillation token taught by a CNN; "
-                        "dino: a ViT and its EMA teacher on multi-crop views (centre all-reduced)")
+                        "dino: a ViT and its EMA teacher on multi-crop views (centre all-reduced); "
+                        "stream: the MLP on the same images streamed through DataLoader workers (records "
+                        "which images each process trained on, per epoch)")
     args = p.parse_args()
 
     def kill(event, state, trainer):  # simulate a crash in the middle of an epoch
@@ -71,11 +88,20 @@ def main() -> None:
         model = create_model("mlp", hidden=(32, 32), in_features=64, num_classes=4, hidden_dropout=0.3, seed=1)
         distiller, channels = CrossEntropy(model), 1
     test = None if args.method == "dino" else synthetic(256, 1, channels)  # DINO has no classifier to test
-    history = trainer.fit(distiller, synthetic(512, 0, channels), test)
+    train = synthetic(512, 0, channels)
+    seen = {}
+    if args.method == "stream":
+        def record(event, state, trainer):
+            if event == "step":
+                seen.setdefault(state.epoch, []).extend(state.batch_index.tolist())
+
+        trainer.callbacks.append(record)
+        train = StreamSplit(_Normalised(train), train.labels, workers=2)
+    history = trainer.fit(distiller, train, test)
     # weights and buffers (BatchNorm statistics): every process must end with the same model
     digest = float(sum(t.detach().double().sum() * (i + 1) for i, t in enumerate(distiller.state_dict().values())))
     rank = trainer.accelerator.process_index
-    out = {"history": history, "num_processes": trainer.accelerator.num_processes, "digest": digest}
+    out = {"history": history, "num_processes": trainer.accelerator.num_processes, "digest": digest, "seen": seen}
     Path(args.run_dir, f"result-rank{rank}.json").write_text(json.dumps(out))
 
 
