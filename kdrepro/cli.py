@@ -73,7 +73,7 @@ def _cmd_run(args) -> None:
     params = {name: parse_value(value) for name, value in (args.param or [])}
     if args.precision:  # the notebook's kernel inherits it; every "auto" recipe of the chapter follows it
         os.environ["KDREPRO_PRECISION"] = args.precision
-    path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh)
+    path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh, rehearse=args.rehearse)
     print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
 
 
@@ -208,6 +208,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                      help="auto (default): bf16 where the GPU or CPU computes it natively, else float32; "
                           "fp32: float32 everywhere (bit-for-bit runs); bf16: bf16 autocast everywhere")
+    run.add_argument("--rehearse", action="store_true",
+                     help="with --scale full: run the full recipe end to end with every training capped to a few "
+                          "steps, on whatever data is prepared (into runs/CHAPTER/full-rehearsal; never published)")
     run.set_defaults(func=_cmd_run)
 
     teacher = sub.add_parser("teacher", help="train or list teachers").add_subparsers(dest="action", required=True)

@@ -34,11 +34,20 @@ def mirror_root() -> Path | None:
     return path if path.is_dir() else None
 
 
+REHEARSE_ENV = "KDREPRO_REHEARSE"
+
+
+def rehearsing() -> bool:
+    """Whether this process runs a rehearsal (``KDREPRO_REHEARSE=1``; see :mod:`kdrepro.engine.rehearsal`)."""
+    return os.environ.get(REHEARSE_ENV, "").lower() in ("1", "true", "yes")
+
+
 def runs_root() -> Path:
-    """The folder under which ``kdrepro run`` writes ``CHAPTER/SCALE/``."""
-    if os.environ.get("KDREPRO_RUNS"):
-        return Path(os.environ["KDREPRO_RUNS"]).expanduser().resolve()
-    return REPO_ROOT / "runs"
+    """The folder under which ``kdrepro run`` writes ``CHAPTER/SCALE/`` (and shared teachers, pairs,
+    stores); a rehearsal writes under its ``rehearsal/`` sub-folder, so its capped runs never meet real ones."""
+    root = Path(os.environ["KDREPRO_RUNS"]).expanduser().resolve() if os.environ.get("KDREPRO_RUNS") \
+        else REPO_ROOT / "runs"
+    return root / "rehearsal" if rehearsing() else root
 
 
 def book_root() -> Path:

@@ -49,6 +49,9 @@ def publish(chapter_name: str, scale: str, runs: Path | None = None, book: Path 
             raise FileNotFoundError(f"no finished {scale} run of {chapter.name!r}: {needed} is missing; "
                                     f"run it first: {rerun}")
     results = load_results(results_path)
+    if results.get("rehearsal"):
+        raise ConfigError(f"{results_path} is a rehearsal (the full recipe capped to a few steps): it shows the code "
+                          f"runs, not the paper's numbers, and is never published; run it for real: {rerun}")
     if results.get("chapter") != chapter.name or results.get("scale") != scale:
         raise ConfigError(
             f"{results_path} belongs to chapter {results.get('chapter')!r} at scale {results.get('scale')!r}, "

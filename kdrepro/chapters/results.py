@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..checks import Check
 from ..engine.accel import auto_precision, use_gpu
+from ..engine.rehearsal import rehearsing
 from ..io import write_json
 from ..provenance import git_commit, machine
 from .registry import check_scale, get
@@ -53,6 +54,7 @@ class RunRecord:
             "title": self.chapter.title,
             "paper": self.chapter.paper,
             "scale": self.scale,
+            "rehearsal": rehearsing(),  # the full recipe capped to a few steps: never published
             "dataset": self.dataset,
             "machine": machine(),
             "precision": auto_precision(use_gpu()),  # what "auto" recipes computed in (KDREPRO_PRECISION can force it)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .registry import Chapter, check_scale, get
 from ..engine.accel import launched_processes
+from ..paths import REHEARSE_ENV
 from ..errors import ConfigError
 from ..io import write_json
 from ..paths import runs_root
@@ -37,6 +39,7 @@ def parse_value(text: str):
 
 
 def run_dir(chapter: str, scale: str) -> Path:
+    """``runs/CHAPTER/SCALE`` (``runs/rehearsal/CHAPTER/SCALE`` in a rehearsal)."""
     return runs_root() / chapter / scale
 
 
@@ -49,18 +52,20 @@ def refuse_under_launch() -> None:
 
 
 def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None, *,
-                out_dir: str | Path | None = None, fresh: bool = False, log_output: bool = True) -> Path:
+                out_dir: str | Path | None = None, fresh: bool = False, log_output: bool = True,
+                rehearse: bool = False) -> Path:
     """Execute chapter ``name`` at ``scale``; returns the executed notebook's path.
 
     Training runs inside the chapter checkpoint into the output folder, so running it again
     resumes (and skips what is finished); ``fresh`` deletes the folder first. Unknown chapters,
     scales and parameter names are refused with the valid ones, and so is a run under ``accelerate launch``.
+    ``rehearse`` (full scale only) runs the full recipe capped to a few steps (:mod:`kdrepro.engine.rehearsal`).
     """
-    import papermill
-
     refuse_under_launch()
     chapter = get(name)
     check_scale(scale)
+    if rehearse and scale != "full":
+        raise ConfigError(f"--rehearse runs the full recipe capped to a few steps: use it with --scale full, not {scale}")
     parameters = dict(parameters or {})
     valid = notebook_parameters(chapter)
     unknown = sorted(set(parameters) - set(valid))
@@ -70,7 +75,22 @@ def run_chapter(name: str, scale: str = "smoke", parameters: dict | None = None,
     clash = sorted(set(parameters) & set(RESERVED))
     if clash:
         raise ConfigError(f"set {', '.join(clash)} with --scale/--out, not as a parameter")
-    out = Path(out_dir) if out_dir is not None else run_dir(name, scale)
+    before = os.environ.get(REHEARSE_ENV)
+    if rehearse:  # the notebook's kernel inherits it (see kdrepro.engine.rehearsal)
+        os.environ[REHEARSE_ENV] = "1"
+    try:
+        return _execute(chapter, scale, parameters, out_dir, fresh, log_output)
+    finally:
+        if before is None:
+            os.environ.pop(REHEARSE_ENV, None)
+        else:
+            os.environ[REHEARSE_ENV] = before
+
+
+def _execute(chapter: Chapter, scale: str, parameters: dict, out_dir, fresh: bool, log_output: bool) -> Path:
+    import papermill
+
+    out = Path(out_dir) if out_dir is not None else run_dir(chapter.name, scale)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

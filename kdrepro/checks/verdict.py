@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass
 
+from ..paths import rehearsing
 from .published import Published, get_published
 
 PASS, FAIL, NOT_COMPARABLE, INCONCLUSIVE = "pass", "fail", "not comparable", "inconclusive"
@@ -40,6 +41,8 @@ def _mismatch(published: Published, run_setting: dict) -> list[str]:
 def _comparability(published: Published, scale: str, run_setting: dict) -> str:
     if scale == "smoke":
         return "smoke run: a few steps on a slice of the data, not the paper's setting"
+    if rehearsing():  # see kdrepro.engine.rehearsal
+        return "rehearsal: the full recipe capped to a few steps, not the paper's setting"
     diffs = _mismatch(published, run_setting)
     return "setting differs — " + "; ".join(diffs) if diffs else ""
 

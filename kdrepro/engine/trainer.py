@@ -33,6 +33,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
+from .rehearsal import rehearsal_config, rehearsal_held_out
 from .schedule import lr_factor
 
 CHECKPOINT = "checkpoint.pt"
@@ -78,7 +79,7 @@ def _progress_default() -> bool:
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None, *, verbose: bool | int = True,
                  progress: bool | None = None, callbacks: list[Callback] = ()):
-        self.config = config
+        self.config = rehearsal_config(config)  # capped to a few steps in a rehearsal, else as given
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.verbose = verbose
         self.progress = _progress_default() if progress is None else progress
@@ -135,6 +136,7 @@ class Trainer:
         """
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
+        test, valid = rehearsal_held_out(test), rehearsal_held_out(valid)
         if c.patience is not None and valid is None:
             raise ConfigError("early stopping (patience) needs a validation split: pass valid= to Trainer.fit")
         if c.batch_size % world:

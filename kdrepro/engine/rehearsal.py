@@ -1,0 +1,40 @@
+"""Rehearsal: a chapter's *full* recipe run end to end — its models, data format, schedules, stages,
+evaluation, checks and ``results.json`` — with every training run capped to a few steps.
+
+``kdrepro run CHAPTER --scale full --rehearse`` sets ``KDREPRO_REHEARSE=1`` for the notebook's
+kernel, and every run folder moves under ``runs/rehearsal/``. The engine then caps each recipe it is given (:func:`rehearsal_config`: at most 2 epochs of
+2 steps, early stopping off) and evaluates on the first 256 images of each held-out split; the
+recipe is otherwise built exactly as at full scale (schedule lengths included, so its shape is not
+what a short run would have). What a rehearsal measures is never compared with a paper (every
+check says "not comparable"), its results are marked ``"rehearsal": true``, and ``kdrepro publish``
+refuses them. It proves that the code a user runs on a GPU box with the paper's data executes.
+"""
+
+from __future__ import annotations
+
+from ..paths import REHEARSE_ENV, rehearsing  # noqa: F401  (re-exported)
+
+EPOCHS, STEPS, HELD_OUT = 2, 2, 256
+
+
+def rehearsal_config(config):
+    """``config`` capped for a rehearsal (unchanged otherwise)."""
+    if not rehearsing():
+        return config
+    steps = STEPS if config.max_steps_per_epoch is None else min(config.max_steps_per_epoch, STEPS)
+    return config.replace(epochs=min(config.epochs, EPOCHS), max_steps_per_epoch=steps, patience=None,
+                          warmup_epochs=min(config.warmup_epochs, min(config.epochs, EPOCHS)))
+
+
+def rehearsal_held_out(split, n: int = HELD_OUT):
+    """The first ``n`` images of a split during a rehearsal (the split otherwise): the engine's cap on
+    held-out splits, and a chapter's on a training split it computes something over in full (a
+    stored teacher's logits)."""
+    if not rehearsing() or split is None or split.size <= n:
+        return split
+    import dataclasses
+
+    import torch
+
+    indices = torch.arange(len(split.labels)) if split.indices is None else split.indices
+    return dataclasses.replace(split, indices=indices[:n])

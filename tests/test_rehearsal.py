@@ -1,0 +1,84 @@
+"""Rehearsal: every chapter's full recipe, end to end, capped to a few steps, on generated stand-ins of
+the data this machine lacks (CIFAR-100); never comparable, never published."""
+
+import json
+import os
+import sys
+
+import pytest
+
+from kdrepro.chapters.registry import available
+from kdrepro.chapters.runner import run_chapter, run_dir
+from kdrepro.engine import TrainConfig
+from kdrepro.engine.rehearsal import rehearsal_config, rehearsal_held_out
+from kdrepro.errors import ConfigError
+from kdrepro.paths import data_root, runs_root
+
+from conftest import HELPERS
+
+sys.path.insert(0, str(HELPERS))
+from standins import make_standin  # noqa: E402
+
+NO_FULL_YET = {"deit", "dino", "tinyvit"}  # ImageNet chapters: their full recipe refuses until it reads ImageNet
+
+
+def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(monkeypatch, tmp_path):
+    full = TrainConfig(epochs=240, batch_size=64, schedule="step", milestones=[150, 180, 210], warmup_epochs=5,
+                       patience=100)
+    assert rehearsal_config(full) == full  # not rehearsing: unchanged
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
+    before = runs_root()
+    monkeypatch.setenv("KDREPRO_REHEARSE", "1")
+    capped = rehearsal_config(full)
+    assert (capped.epochs, capped.max_steps_per_epoch, capped.patience, capped.warmup_epochs) == (2, 2, None, 2)
+    assert capped.milestones == full.milestones and capped.batch_size == 64  # the recipe otherwise as it is
+    assert runs_root() == before / "rehearsal" and run_dir("hinton", "full") == before / "rehearsal" / "hinton" / "full"
+    import torch
+
+    from kdrepro.engine import Split
+
+    split = Split(torch.zeros(1000, 1, 2, 2, dtype=torch.uint8), torch.zeros(1000, dtype=torch.long), (0.0,), (1.0,))
+    assert rehearsal_held_out(split).size == 256 and rehearsal_held_out(split, 10).indices.tolist() == list(range(10))
+
+
+def test_only_a_full_run_can_be_rehearsed_and_a_rehearsal_is_never_published(tmp_path):
+    from kdrepro.book import publish
+
+    with pytest.raises(ConfigError, match="use it with --scale full"):
+        run_chapter("hinton", "medium", rehearse=True)
+    folder = tmp_path / "runs" / "hinton" / "full"
+    folder.mkdir(parents=True)
+    (folder / "01_hinton_kd.ipynb").write_text("{}")
+    (folder / "results.json").write_text(json.dumps({"chapter": "hinton", "scale": "full", "rehearsal": True}))
+    with pytest.raises(ConfigError, match="is a rehearsal"):
+        publish("hinton", "full", runs=tmp_path / "runs", book=tmp_path / "book")
+
+
+@pytest.fixture
+def standin_data(tmp_path, monkeypatch):
+    """A data root with MNIST (this machine's, linked) and a generated CIFAR-100 stand-in."""
+    root = tmp_path / "data"
+    root.mkdir()
+    mnist = data_root() / "mnist"
+    if not (mnist / "meta.json").is_file():
+        pytest.skip("MNIST is not prepared (make test prepares it)")
+    (root / "mnist").symlink_to(mnist)
+    make_standin("cifar100", root, n_train=600, n_test=300)
+    monkeypatch.setenv("KDREPRO_DATA", str(root))
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path / "runs"))
+    return root
+
+
+@pytest.mark.parametrize("chapter", sorted(c.name for c in available()))
+def test_every_full_recipe_runs_end_to_end_as_a_rehearsal(chapter, standin_data):
+    if chapter in NO_FULL_YET:
+        with pytest.raises(Exception, match="ImageNet"):
+            run_chapter(chapter, "full", rehearse=True, log_output=False)
+        return
+    notebook = run_chapter(chapter, "full", rehearse=True, log_output=False)
+    assert "KDREPRO_REHEARSE" not in os.environ  # restored for whatever runs next
+    results = json.loads((notebook.parent / "results.json").read_text())
+    assert notebook.parent == standin_data.parent / "runs" / "rehearsal" / chapter / "full"
+    assert results["rehearsal"] is True and results["scale"] == "full" and results["checks"]
+    assert {c["verdict"] for c in results["checks"]} == {"not comparable"}
+    assert all(c["reason"].startswith("rehearsal") for c in results["checks"])
