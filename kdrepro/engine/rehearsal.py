@@ -26,6 +26,11 @@ def rehearsal_config(config):
                           warmup_epochs=min(config.warmup_epochs, min(config.epochs, EPOCHS)))
 
 
+def rehearsal_epochs(epochs: int) -> int:
+    """An epoch count capped as :func:`rehearsal_config` caps a recipe's (a store recorded for the runs)."""
+    return min(epochs, EPOCHS) if rehearsing() else epochs
+
+
 def rehearsal_held_out(split, n: int = HELD_OUT):
     """The first ``n`` images of a split during a rehearsal (the split otherwise): the engine's cap on
     held-out splits, and a chapter's on a training split it computes something over in full (a
