@@ -47,7 +47,10 @@ def compare_speed(distillers: dict, config, train, augments: dict, *, steps: int
     import pandas as pd
 
     from ..engine import Trainer
+    from ..engine.rehearsal import STEPS, rehearsing
 
+    if rehearsing():  # the runs are capped to STEPS steps: time one after one of warm-up (a meaningless number)
+        warmup, steps = 1, STEPS - 1
     speeds: dict[str, list[float]] = {name: [] for name in distillers}
     cfg = config.replace(epochs=1, warmup_epochs=min(config.warmup_epochs, 1.0), max_steps_per_epoch=warmup + steps)
     for _ in range(repeats):
