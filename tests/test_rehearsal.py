@@ -67,7 +67,7 @@ def standin_data(tmp_path, monkeypatch):
     if not (mnist / "meta.json").is_file():
         pytest.skip("MNIST is not prepared (make test prepares it)")
     (root / "mnist").symlink_to(mnist)
-    make_standin("cifar100", root, n_train=600, n_test=300)
+    make_standin("cifar100", root, n_train=6000, n_test=300)  # TAKD holds out 5,000 training images
     monkeypatch.setenv("KDREPRO_DATA", str(root))
     monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path / "runs"))
     return root
