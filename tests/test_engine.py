@@ -125,6 +125,22 @@ def test_training_learns_and_checkpoint_mismatch_is_refused(tmp_path):
         Trainer(cfg.replace(lr=0.1), tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(512, 0))
 
 
+def test_a_checkpoint_from_before_a_new_setting_still_resumes(tmp_path):
+    """A setting added to TrainConfig later (with a default that keeps the old behaviour) does not orphan
+    the checkpoints written before it; a changed value still does."""
+    cfg = TrainConfig(epochs=2, batch_size=32)
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    Trainer(cfg.replace(epochs=1), tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(256, 0))
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    saved["config"] = {k: v for k, v in saved["config"].items() if k not in ("patience", "monitor", "alpha")}
+    saved["config"]["epochs"] = 2
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    history = Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(256, 0))
+    assert [h["epoch"] for h in history] == [1, 2]
+    with pytest.raises(ConfigError, match="different recipe"):
+        Trainer(cfg.replace(alpha=0.9), tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(256, 0))
+
+
 def test_stored_teacher_refuses_augmentation():
     from kdrepro.data import Augment
     from kdrepro.methods import StoredTeacher

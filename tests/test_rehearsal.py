@@ -10,7 +10,7 @@ import pytest
 from kdrepro.chapters.registry import available
 from kdrepro.chapters.runner import run_chapter, run_dir
 from kdrepro.engine import TrainConfig
-from kdrepro.engine.rehearsal import rehearsal_config, rehearsal_held_out
+from kdrepro.engine.rehearsal import rehearsal_config, rehearsal_subset
 from kdrepro.errors import ConfigError
 from kdrepro.paths import data_root, runs_root
 
@@ -42,7 +42,7 @@ def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(mon
     from kdrepro.engine import Split
 
     split = Split(torch.zeros(1000, 1, 2, 2, dtype=torch.uint8), torch.zeros(1000, dtype=torch.long), (0.0,), (1.0,))
-    assert rehearsal_held_out(split).size == 256 and rehearsal_held_out(split, 10).indices.tolist() == list(range(10))
+    assert rehearsal_subset(split).size == 256 and rehearsal_subset(split, 10).indices.tolist() == list(range(10))
 
 
 def test_only_a_full_run_can_be_rehearsed_and_a_rehearsal_is_never_published(tmp_path):

@@ -31,7 +31,7 @@ def rehearsal_epochs(epochs: int) -> int:
     return min(epochs, EPOCHS) if rehearsing() else epochs
 
 
-def rehearsal_held_out(split, n: int = HELD_OUT):
+def rehearsal_subset(split, n: int = HELD_OUT):
     """The first ``n`` images of a split during a rehearsal (the split otherwise): the engine's cap on
     held-out splits, and a chapter's on a training split it computes something over in full (a
     stored teacher's logits)."""

@@ -33,27 +33,12 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
-from .rehearsal import rehearsal_config, rehearsal_held_out
+from .rehearsal import rehearsal_config, rehearsal_subset
 from .schedule import lr_factor
+from .split import Split
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
-
-
-@dataclass
-class Split:
-    """A dataset split as tensors: uint8 images N×C×H×W, int64 labels, and its normalisation."""
-
-    images: Tensor
-    labels: Tensor
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    indices: Tensor | None = None  # a subset (e.g. a transfer set, or a smoke-scale slice)
-
-    @property
-    def size(self) -> int:
-        """The number of samples in the split (its subset's, when it has one)."""
-        return len(self.labels) if self.indices is None else len(self.indices)
 
 
 @dataclass
@@ -136,7 +121,7 @@ class Trainer:
         """
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
-        test, valid = rehearsal_held_out(test), rehearsal_held_out(valid)
+        test, valid = rehearsal_subset(test), rehearsal_subset(valid)
         if c.patience is not None and valid is None:
             raise ConfigError("early stopping (patience) needs a validation split: pass valid= to Trainer.fit")
         if c.batch_size % world:
@@ -155,7 +140,7 @@ class Trainer:
         fingerprint = run_fingerprint(distiller, train, augment) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
-            if checkpoint["config"] != c.to_dict() or checkpoint.get("fingerprint") != fingerprint:
+            if not _same_recipe(checkpoint["config"], c) or checkpoint.get("fingerprint") != fingerprint:
                 raise ConfigError(f"{self.run_dir} holds a checkpoint of a different recipe, method, model or "
                                   "training data: use another "
                                   "run folder, start over with `kdrepro run CHAPTER --fresh`, or pass resume=False")
@@ -375,6 +360,15 @@ def loader_key(c: TrainConfig, train: Split, augment: Augment | None, world: int
     for tensor in (indices, train.labels):
         h.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _same_recipe(saved: dict, config: TrainConfig) -> bool:
+    """Whether a checkpoint's recipe is ``config``: a setting added to :class:`TrainConfig` after the
+    checkpoint was written counts at its default (which keeps the earlier behaviour)."""
+    try:
+        return TrainConfig.from_dict(saved) == config
+    except ConfigError:  # a setting since removed
+        return False
 
 
 def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None) -> str:
