@@ -76,3 +76,14 @@ def test_run_under_accelerate_launch_is_refused_with_the_commands_to_launch(caps
     err = _error(capsys, "run", "hinton")
     assert "without `accelerate launch`" in err and "kdrepro pair train" in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.slow
+def test_a_chapter_that_stops_on_missing_data_says_what_to_do_not_papermills_traceback(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDREPRO_DATA", str(tmp_path / "empty"))
+    monkeypatch.delenv("KDREPRO_MIRROR", raising=False)
+    run = tmp_path / "run"
+    err = _error(capsys, "run", "hinton", "--scale", "smoke", "--out", str(run))
+    assert "Traceback" not in err and "PapermillExecutionError" not in err and len(err.splitlines()) < 20
+    assert err.startswith("kdrepro: error: hinton stopped: ") and "kdrepro data prepare mnist" in err
+    assert str(run / "01_hinton_kd.ipynb") in err and (run / "01_hinton_kd.ipynb").is_file()

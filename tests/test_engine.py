@@ -383,3 +383,25 @@ def test_the_loss_monitor_scores_the_methods_own_loss_and_rmsprop_trains(tmp_pat
     assert hist[-1]["valid_method_loss"] < hist[0]["valid_method_loss"]
     assert hist[-1]["valid_method_loss"] == pytest.approx(hist[-1]["valid_loss"], rel=1e-4)  # CE: the same loss
 
+
+
+def test_a_damaged_checkpoint_falls_back_to_the_previous_epoch_or_is_refused_in_one_line(tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=32)
+
+    def fit(folder):
+        model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+        return Trainer(cfg, folder, verbose=False).fit(CrossEntropy(model), synthetic(256, 0), synthetic(128, 1))
+
+    reference = fit(tmp_path / "reference")
+    run = tmp_path / "run"
+    fit(run)  # checkpoint.pt after epoch 2, checkpoint.prev.pt after epoch 1
+    last = run / "checkpoint.pt"
+    last.write_bytes(last.read_bytes()[:1000])  # a copy cut short
+    with pytest.warns(UserWarning, match="damaged.*resuming from the previous checkpoint"):
+        resumed = fit(run)
+    assert [h["epoch"] for h in resumed] == [1, 2]  # epoch 2 trained again from epoch 1's checkpoint
+    assert resumed[-1]["test_loss"] == pytest.approx(reference[-1]["test_loss"])  # the run it would have been
+    for name in ("checkpoint.pt", "checkpoint.prev.pt"):
+        (run / name).write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match=r"is damaged and no earlier checkpoint is readable.*--fresh"):
+        fit(run)

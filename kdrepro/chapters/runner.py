@@ -13,7 +13,7 @@ from pathlib import Path
 from .registry import Chapter, check_scale, get
 from ..engine.accel import launched_processes
 from ..paths import REHEARSE_ENV
-from ..errors import ConfigError
+from ..errors import ConfigError, KdreproError
 from ..io import write_json
 from ..paths import runs_root
 
@@ -96,13 +96,29 @@ def _execute(chapter: Chapter, scale: str, parameters: dict, out_dir, fresh: boo
     out.mkdir(parents=True, exist_ok=True)
     target = out / chapter.notebook
     started = time.time()
-    papermill.execute_notebook(str(chapter.source), str(target),
-                               parameters={**parameters, "scale": scale,
-                                           **({"out_dir": str(out)} if out_dir is not None else {})},
-                               cwd=str(chapter.source.parent), log_output=log_output,
-                               progress_bar=sys.stderr.isatty())
+    try:
+        papermill.execute_notebook(str(chapter.source), str(target),
+                                   parameters={**parameters, "scale": scale,
+                                               **({"out_dir": str(out)} if out_dir is not None else {})},
+                                   cwd=str(chapter.source.parent), log_output=log_output,
+                                   progress_bar=sys.stderr.isatty())
+    except papermill.PapermillExecutionError as error:
+        raise _stopped(chapter, error, target) from None
     add_run_time(out / "results.json", started)
     return target
+
+
+# kdrepro's own refusals, whose message already says what to do
+_OWN_ERRORS = {cls.__name__ for cls in (KdreproError, *KdreproError.__subclasses__())} | {"FileNotFoundError"}
+
+
+def _stopped(chapter: Chapter, error, notebook: Path) -> KdreproError:
+    """One line for a chapter that stopped in a cell, instead of papermill's traceback: a refusal's own
+    message, or the exception and where its traceback is."""
+    where = f"the partial notebook, with the traceback: {notebook}"
+    if error.ename in _OWN_ERRORS:
+        return KdreproError(f"{chapter.name} stopped: {error.evalue} ({where})")
+    return KdreproError(f"{chapter.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue} ({where})")
 
 
 def add_run_time(results: Path, started: float) -> None:

@@ -311,7 +311,7 @@ class Trainer:
             state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint, "context": self.context,
                      "model": distiller.state_dict(), "best": best, "stopped": stopped,
                      "optimizer": states[""] if "" in states else states, "history": history}
-            save_checkpoint(self.run_dir / CHECKPOINT, state)
+            save_checkpoint(self.run_dir / CHECKPOINT, state, keep_previous=True)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
 
