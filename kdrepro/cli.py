@@ -168,6 +168,17 @@ def _cmd_pair_train(args) -> None:
         _say(f"{method:<8} seed {seed}: {run.accuracy:.2f}% ({ps.teacher_name} → {ps.student}, {ps.dataset})")
 
 
+def _cmd_deit_train(args) -> None:
+    from .chapters import deit as dc
+
+    ds = dc.setup(args.scale, size=args.size, teacher_checkpoint=args.teacher_checkpoint, workers=args.workers,
+                  seeds=args.seeds, evaluate_teacher=False)
+    dc.run(ds, args.modes)
+    for mode in args.modes:
+        _say(f"{mode:<17} {', '.join(f'{a:.2f}' for a in dc.accuracies(ds, mode))}% "
+             f"({ds.student_name(mode)}, {ds.dataset}, {ds.scale})")
+
+
 def _cmd_dml_train(args) -> None:
     from .chapters import dml as dc
 
@@ -221,6 +232,18 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--seed", type=int, default=0)
     tt.set_defaults(func=_cmd_teacher_train)
     teacher.add_parser("list", help="list saved teachers and their accuracy").set_defaults(func=_cmd_teacher_list)
+
+    deit = sub.add_parser("deit", help="train the DeiT chapter's runs (e.g. under accelerate launch)").add_subparsers(
+        dest="action", required=True)
+    dt = deit.add_parser("train", help="train (or resume) the DeiT chapter's students of the given modes")
+    dt.add_argument("--scale", default="full", help="full (default: ImageNet), medium or smoke")
+    dt.add_argument("--modes", nargs="+", default=["none", "soft", "hard", "token_hard"],
+                    help="none soft soft_batch hard token_hard two_class_tokens (default: Table 3's four)")
+    dt.add_argument("--size", default=None, help="full: tiny (default), small or base")
+    dt.add_argument("--teacher-checkpoint", default=None, help="full: a state dict of timm's regnety_160")
+    dt.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
+    dt.add_argument("--seeds", nargs="+", type=int, default=None)
+    dt.set_defaults(func=_cmd_deit_train)
 
     pair = sub.add_parser("pair", help="train students of a CIFAR teacher–student pair").add_subparsers(
         dest="action", required=True)

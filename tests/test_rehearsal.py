@@ -1,5 +1,6 @@
 """Rehearsal: every chapter's full recipe, end to end, capped to a few steps, on generated stand-ins of
-the data this machine lacks (CIFAR-100); never comparable, never published."""
+the data this machine lacks (CIFAR-100, ImageNet's folder layout, a pretrained teacher's weights); never
+comparable, never published."""
 
 import json
 import os
@@ -10,20 +11,31 @@ import pytest
 from kdrepro.chapters.registry import available
 from kdrepro.chapters.runner import run_chapter, run_dir
 from kdrepro.engine import TrainConfig
-from kdrepro.engine.rehearsal import rehearsal_config, rehearsal_subset
+from kdrepro.engine.rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
 from kdrepro.errors import ConfigError
 from kdrepro.paths import data_root, runs_root
 
 from conftest import HELPERS
 
 sys.path.insert(0, str(HELPERS))
-from standins import make_standin  # noqa: E402
+from standins import make_imagenet_standin, make_standin, save_random_timm_checkpoint  # noqa: E402
 
-NO_FULL_YET = {"deit", "dino", "tinyvit"}  # ImageNet chapters: their full recipe refuses until it reads ImageNet
+NO_FULL_YET = {"dino", "tinyvit"}  # ImageNet chapters: their full recipe refuses until it reads ImageNet
 # One seed (and the benchmark one pair) keeps CI's time down; every other part of the full recipe is rehearsed.
 SMALLER = {"fitnets": {"seeds": [0]}, "at": {"seeds": [0]}, "ab": {"seeds": [0]}, "ctkd": {"seeds": [0]},
            "takd": {"seeds": [0]}, "dml": {"seeds": [0]},
-           "cifar_bench": {"seeds": [0], "pairs": [["resnet56", "resnet20"]]}}
+           "cifar_bench": {"seeds": [0], "pairs": [["resnet56", "resnet20"]]},
+           # DeiT: the class-token and the distillation-token paths (soft differs from hard in its loss only)
+           "deit": {"modes": ["none", "hard", "token_hard"], "workers": 1}}
+
+
+def _imagenet(data_root, tmp_path) -> dict:
+    """An ImageNet-layout stand-in (4 classes) and a random RegNetY-16GF state dict as the teacher's file."""
+    make_imagenet_standin(data_root)
+    return {"teacher_checkpoint": str(save_random_timm_checkpoint("regnety_160", 4, tmp_path / "regnety_160.pt"))}
+
+
+EXTRA_DATA = {"deit": _imagenet}
 
 
 def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(monkeypatch, tmp_path):
@@ -35,7 +47,8 @@ def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(mon
     monkeypatch.setenv("KDREPRO_REHEARSE", "1")
     capped = rehearsal_config(full)
     assert (capped.epochs, capped.max_steps_per_epoch, capped.patience, capped.warmup_epochs) == (2, 2, None, 2)
-    assert capped.milestones == full.milestones and capped.batch_size == 64  # the recipe otherwise as it is
+    assert capped.batch_size == 8 and capped.eval_batch_size == 256
+    assert capped.milestones == full.milestones and capped.lr == full.lr  # the recipe otherwise as it is
     assert runs_root() == before / "rehearsal" and run_dir("hinton", "full") == before / "rehearsal" / "hinton" / "full"
     import torch
 
@@ -43,6 +56,7 @@ def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(mon
 
     split = Split(torch.zeros(1000, 1, 2, 2, dtype=torch.uint8), torch.zeros(1000, dtype=torch.long), (0.0,), (1.0,))
     assert rehearsal_subset(split).size == 256 and rehearsal_subset(split, 10).indices.tolist() == list(range(10))
+    assert rehearsal_train(split).size == 256
 
 
 def test_only_a_full_run_can_be_rehearsed_and_a_rehearsal_is_never_published(tmp_path):
@@ -79,7 +93,8 @@ def test_every_full_recipe_runs_end_to_end_as_a_rehearsal(chapter, standin_data)
         with pytest.raises(Exception, match="ImageNet"):
             run_chapter(chapter, "full", rehearse=True, log_output=False)
         return
-    notebook = run_chapter(chapter, "full", SMALLER.get(chapter), rehearse=True, log_output=False)
+    extra = EXTRA_DATA[chapter](standin_data, standin_data.parent) if chapter in EXTRA_DATA else {}
+    notebook = run_chapter(chapter, "full", {**SMALLER.get(chapter, {}), **extra}, rehearse=True, log_output=False)
     assert "KDREPRO_REHEARSE" not in os.environ  # restored for whatever runs next
     results = json.loads((notebook.parent / "results.json").read_text())
     assert notebook.parent == standin_data.parent / "runs" / "rehearsal" / chapter / "full"

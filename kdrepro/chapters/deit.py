@@ -2,6 +2,10 @@
 distillation on its class token, with the distillation token, and the two-class-token control; the
 accuracy of each head; the cosine of the two tokens through the layers; the claims and Table 3.
 
+At full scale it is the paper's ImageNet-1k setting (:class:`~kdrepro.recipes.deit.DeitImageNetRecipe`):
+timm's DeiT of one size (``size``), the pretrained RegNetY-16GF teacher, streamed images with timm's
+augmentation, Mixup/CutMix and repeated augmentation, and Table 3's column of that size checked.
+
 Soft distillation runs twice: ``soft`` with the official code's KL normalisation (÷ batch ×
 classes, what produced Table 3) and ``soft_batch``, the ablation with the KL averaged over the
 batch only (larger by the number of classes)."""
@@ -15,17 +19,22 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from ..checks import Check, check_claim, check_improvement, not_measured
+from ..checks import Check, check, check_claim, check_improvement, not_measured
 from ..checks.published import DEIT_TABLE3
 from ..data import Augment, DatasetSpec, choose_dataset, get_spec
-from ..engine import Split, Trainer, evaluate, final_metrics, is_main_process
+from ..data.imagenet import TrainTransform, folder_splits, num_classes
+from ..data.mixing import BatchMix
+from ..engine import Split, Trainer, final_metrics, is_main_process, process_device
+from ..engine.evaluate import evaluate_split
+from ..engine.rehearsal import rehearsal_subset
 from ..errors import ConfigError
 from ..methods import CrossEntropy
 from ..methods.deit import DeiT, learned_token_cosine, token_cosine
 from ..models import ModelOutput, create_model
 from ..training.pairs import probe_batch
 from ..paths import runs_root
-from ..recipes.deit import DeitRecipe
+from ..models.pretrained import pretrained_teacher
+from ..recipes.deit import DeitImageNetRecipe, DeitRecipe
 from ..recipes.deit import recipe as deit_recipe
 from ..training.teachers import Teacher, get_teacher, load_splits
 
@@ -36,25 +45,58 @@ LABELS = {"none": "no teacher", "soft": "soft distillation (class token)",
 # The soft runs' KL normalisation (kdrepro.methods.deit.soft_kl): the recipe's (the official code's) for
 # "soft", the batch mean for the ablation.
 _FOLDERS = {"soft": "soft_elements"}  # not "soft": that folder may hold a run of the former batch-mean loss
+SIZES = ("tiny", "small", "base")
+DEIT_NAMES = {"tiny": "DeiT-Ti", "small": "DeiT-S", "base": "DeiT-B"}
+TABLE3_ROWS = {"none": "none", "soft": "soft", "hard": "hard", "token_hard": "token"}  # mode → Table 3's row
 
 
 @dataclass
 class DeitSetup:
     scale: str
-    recipe: DeitRecipe
+    recipe: DeitRecipe | DeitImageNetRecipe
     dataset: str
-    spec: DatasetSpec
+    spec: DatasetSpec | None  # None on ImageNet (a streamed image folder)
     teacher: Teacher
     seeds: tuple[int, ...]
     splits: tuple[Split, Split]
     runs: dict[tuple[str, int], tuple[nn.Module, list[dict], Path]] = field(default_factory=dict)
+    size: str | None = None  # ImageNet: which DeiT (tiny, small, base)
+    classes: int = 0
+
+    @property
+    def imagenet(self) -> bool:
+        return isinstance(self.recipe, DeitImageNetRecipe)
 
     @property
     def setting(self) -> dict:
+        same = "same ViT, teacher, data and recipe"
+        if self.imagenet:
+            return {"dataset": self.dataset, "recipe": "deit-300", "model": f"deit_{self.size}", "comparison": same}
         return {"dataset": self.spec.comparable_to or self.dataset, "recipe": f"kdrepro-{self.scale}",
-                "comparison": "same ViT, teacher, data and recipe"}
+                "comparison": same}
+
+    def run_folders(self) -> list[Path]:
+        """Every run folder this chapter trained or read (the CIFAR teacher's too)."""
+        folders = [folder for (_, _, folder) in self.runs.values()]
+        return folders if self.imagenet else folders + [self.teacher.path.parent / "run"]
+
+    def student_name(self, mode: str) -> str:
+        two_tokens = mode in ("token_hard", "two_class_tokens")
+        if self.imagenet:
+            return f"deit_{self.size}_{'distilled_' if two_tokens else ''}patch16_224"
+        return "deit_tiny_distilled_p4" if two_tokens else "vit_tiny_p4"
+
+    def student_kwargs(self) -> dict:
+        return {"drop_path_rate": self.recipe.drop_path} if self.imagenet else dict(self.recipe.student)
 
     def describe(self) -> str:
+        if self.imagenet:
+            r = self.recipe
+            return "\n".join([f"full scale on {self.dataset} ({self.classes} classes; "
+                               f"{self.splits[0].size:,} training, {self.splits[1].size:,} validation images)",
+                               f"teacher {r.teacher}: {self.teacher.accuracy:.2f} % top-1 on the validation images",
+                               f"student {DEIT_NAMES[self.size]} (timm's deit_{self.size}_patch16_224); "
+                               f"{r.epochs} epochs, AdamW lr {r.lr:g}, batch {r.batch_size}", f"seeds {list(self.seeds)}"])
         r, s = self.recipe, self.recipe.student
         lossy = " (a lossy JPEG copy of CIFAR-10: close to, not equal to, CIFAR-10)" if self.spec.lossy else ""
         return "\n".join([f"{self.scale} scale on {self.dataset}{lossy}",
@@ -64,17 +106,46 @@ class DeitSetup:
 
 
 def setup(scale: str, dataset: str | None = None, seeds=None, teacher_mode: str = "train",
-          verbose: bool | int = True) -> DeitSetup:
+          verbose: bool | int = True, size: str | None = None, teacher_checkpoint: str | None = None,
+          workers: int | None = None, evaluate_teacher: bool = True) -> DeitSetup:
+    """The chapter's runs to make: on CIFAR-sized images (smoke, medium), or on ImageNet (full:
+    ``size`` picks the DeiT, ``teacher_checkpoint`` the teacher's weights when the Hub is not reachable;
+    the teacher's validation accuracy is measured unless ``evaluate_teacher`` is false)."""
     r = deit_recipe(scale)
+    if isinstance(r, DeitImageNetRecipe):
+        return _imagenet_setup(r, dataset, seeds, size, teacher_checkpoint, workers, evaluate_teacher)
     dataset = choose_dataset(scale, dataset, r.datasets)
     teacher = get_teacher(r.teacher, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
     splits = load_splits(dataset, r.train_subset, r.test_subset)
-    return DeitSetup(scale, r, dataset, get_spec(dataset), teacher, tuple(seeds if seeds is not None else r.seeds),
-                     splits)
+    spec = get_spec(dataset)
+    return DeitSetup(scale, r, dataset, spec, teacher, tuple(seeds if seeds is not None else r.seeds), splits,
+                     classes=spec.num_classes)
+
+
+def _imagenet_setup(r: DeitImageNetRecipe, dataset: str | None, seeds, size: str | None,
+                    teacher_checkpoint: str | None, workers: int | None, evaluate_teacher: bool) -> DeitSetup:
+    size = size or r.sizes[0]
+    if size not in SIZES:
+        raise ConfigError(f"unknown DeiT size {size!r}; valid: {', '.join(SIZES)}")
+    if dataset not in (None, r.dataset):
+        raise ConfigError(f"the full scale trains on {r.dataset}, not {dataset!r}")
+    classes = num_classes(r.dataset)
+    splits = folder_splits(r.dataset, TrainTransform(r.image_size, r.rand_augment, r.re_prob),
+                           eval_size=r.image_size, workers=r.workers if workers is None else workers,
+                           repeats=r.repeats)
+    model = pretrained_teacher(r.teacher, teacher_checkpoint, num_classes=classes).to(process_device())
+    accuracy = evaluate_split(model, rehearsal_subset(splits[1]))["accuracy"] if evaluate_teacher else float("nan")
+    teacher = Teacher(model, {"test_accuracy": accuracy, "model": r.teacher, "checkpoint": teacher_checkpoint},
+                      runs_root() / "deit" / r.dataset / "full" / "teacher")
+    return DeitSetup("full", r, r.dataset, None, teacher, tuple(seeds if seeds is not None else r.seeds), splits,
+                     size=size, classes=classes)
 
 
 def run_dir(ds: DeitSetup, mode: str, seed: int) -> Path:
-    return runs_root() / "deit" / ds.dataset / ds.scale / _FOLDERS.get(mode, mode) / f"seed{seed}"
+    base = runs_root() / "deit" / ds.dataset / ds.scale
+    if ds.imagenet:
+        base = base / f"deit_{ds.size}"
+    return base / _FOLDERS.get(mode, mode) / f"seed{seed}"
 
 
 def build_method(r: DeitRecipe, mode: str, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
@@ -99,13 +170,16 @@ def train(ds: DeitSetup, mode: str, seed: int, verbose: bool | int = True):
     if (mode, seed) in ds.runs:
         return ds.runs[(mode, seed)]
     r = ds.recipe
-    name = "deit_tiny_distilled_p4" if mode in ("token_hard", "two_class_tokens") else "vit_tiny_p4"
-    student = create_model(name, num_classes=ds.spec.num_classes, seed=seed, **r.student)
+    classes = ds.classes
+    student = create_model(ds.student_name(mode), num_classes=classes, seed=seed, **ds.student_kwargs())
     method = build_method(r, mode, student, None if mode in ("none", "two_class_tokens") else ds.teacher.model)
     folder = run_dir(ds, mode, seed)
     train_split, test_split = ds.splits
-    history = Trainer(r.config(seed), folder, verbose=verbose).fit(
-        method, train_split, test_split, augment=Augment(crop_padding=r.crop_padding, flip=True))
+    if ds.imagenet:  # the images come augmented from the workers; Mixup/CutMix on the batch
+        extra = {"mix": BatchMix(classes, mixup=r.mixup, cutmix=r.cutmix, label_smoothing=r.smoothing)}
+    else:
+        extra = {"augment": Augment(crop_padding=r.crop_padding, flip=True)}
+    history = Trainer(r.config(seed), folder, verbose=verbose).fit(method, train_split, test_split, **extra)
     ds.runs[(mode, seed)] = (student.eval(), history, folder)
     return ds.runs[(mode, seed)]
 
@@ -141,10 +215,10 @@ def head_table(ds: DeitSetup, seed: int) -> pd.DataFrame:
         if (mode, seed) not in ds.runs:
             continue
         model = ds.runs[(mode, seed)][0]
-        acc = {name: evaluate(net, test.images, test.labels, mean=test.mean, std=test.std,
-                              indices=test.indices)["accuracy"]
+        both = "both (logits averaged)" if getattr(model, "combine", "softmax") == "logits" else "both (softmax added)"
+        acc = {name: evaluate_split(net, test)["accuracy"]
                for name, net in (("class head", _Head(model, "cls")), ("second head", _Head(model, "dist")),
-                                 ("both (softmax added)", model))}
+                                 (both, model))}
         rows.append({"run": LABELS[mode], **{k: round(v, 2) for k, v in acc.items()}})
     return pd.DataFrame(rows).set_index("run")
 
@@ -171,16 +245,19 @@ def checks(ds: DeitSetup, cosines: pd.DataFrame) -> list[Check]:
     """The claims on our runs (improvements against the seeds' spread, or with one seed the test
     set's sampling noise), Table 3 as not comparable."""
     n_test = ds.splits[1].size
-    out = [check_improvement("touvron2021/claim/distilled_beats_alone", accuracies(ds, "token_hard"),
-                             accuracies(ds, "none"), scale=ds.scale, setting=ds.setting,
-                             names=("distillation token", "no teacher"), test_images=n_test)]
-    hard, soft = accuracies(ds, "hard"), accuracies(ds, "soft")
-    c = check_improvement("touvron2021/claim/hard_at_least_soft", hard, soft, scale=ds.scale, setting=ds.setting,
-                          names=("hard", "soft"), test_images=n_test)
-    if c.verdict == "inconclusive":  # "at least as good": a tie within the spread holds
-        c.verdict, c.reason = "pass", ("a tie within the spread (or, with one seed, the sampling noise): hard is at "
-                                       "least as good as soft")
-    out.append(c)
+    out = []
+    for key, better, worse, names in (("touvron2021/claim/distilled_beats_alone", "token_hard", "none",
+                                       ("distillation token", "no teacher")),
+                                      ("touvron2021/claim/hard_at_least_soft", "hard", "soft", ("hard", "soft"))):
+        a, b = accuracies(ds, better), accuracies(ds, worse)
+        if not (a and b):
+            out.append(not_measured(key, f"needs the {better} and {worse} runs (this run's modes left one out)"))
+            continue
+        c = check_improvement(key, a, b, scale=ds.scale, setting=ds.setting, names=names, test_images=n_test)
+        if better == "hard" and c.verdict == "inconclusive":  # "at least as good": a tie within the spread holds
+            c.verdict, c.reason = "pass", ("a tie within the spread (or, with one seed, the sampling noise): hard is "
+                                           "at least as good as soft")
+        out.append(c)
     token, twins = LABELS["token_hard"], LABELS["two_class_tokens"]
     if token in cosines and twins in cosines:
         learned_t, learned_c = cosines.at[LEARNED, token], cosines.at[LEARNED, twins]
@@ -190,9 +267,19 @@ def checks(ds: DeitSetup, cosines: pd.DataFrame) -> list[Check]:
                                f"learned tokens: class/distillation {learned_t:.3f}, two class tokens {learned_c:.3f}; "
                                f"embeddings at the output: class/distillation {out_t:.3f}, two class tokens "
                                f"{out_c:.3f}", scale=ds.scale, setting=ds.setting))
-    why = "ImageNet-1k, 300 epochs: not part of this chapter's scales on this project's machines"
-    out += [not_measured(f"touvron2021/imagenet/{m}/deit_{s}", why) for m in DEIT_TABLE3
-            for s in ("tiny", "small", "base")]
+    for row in DEIT_TABLE3:
+        for size in SIZES:
+            key = f"touvron2021/imagenet/{row}/deit_{size}"
+            modes = [m for m, r in TABLE3_ROWS.items() if r == row]
+            measured = accuracies(ds, modes[0]) if ds.imagenet and size == ds.size else []
+            if measured:
+                out.append(check(key, sum(measured) / len(measured), scale=ds.scale, setting=ds.setting))
+            elif ds.imagenet:
+                out.append(not_measured(key, f"not run here: `kdrepro run deit --scale full -p size {size}`"
+                                        if size != ds.size else f"the {modes[0]} run was not part of this run's modes"))
+            else:
+                out.append(not_measured(key, "ImageNet-1k, 300 epochs: the chapter's full scale (`kdrepro run deit "
+                                             "--scale full`), not this one"))
     return out
 
 

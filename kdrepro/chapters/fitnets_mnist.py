@@ -16,7 +16,7 @@ from ..checks import Check, check, check_claim
 from ..checks.verdict import sampling_noise
 from ..data import DatasetSpec
 from ..engine import Split, TrainConfig, Trainer, predict_logits, process_device, save_model
-from ..engine.rehearsal import rehearsal_subset
+from ..engine.rehearsal import rehearsal_train
 from ..methods import CrossEntropy, StoredTeacher
 from ..methods.fitnets import AnnealedKD, HintPretraining
 from ..models import create_model
@@ -84,7 +84,7 @@ def setup(scale: str, out: Path, seed: int = 0) -> MnistSetup:
     train = Split(train_x, train_y, spec.mean, spec.std, torch.arange(n_train))
     valid = Split(train_x, train_y, spec.mean, spec.std, torch.arange(r.train_size, r.train_size + n_valid))
     test = Split(test_x, test_y, spec.mean, spec.std, None if r.train_subset is None else torch.arange(n_valid))
-    train = rehearsal_subset(train, 1024)  # a rehearsal stores the teacher's logits for these only
+    train = rehearsal_train(train)  # a rehearsal stores the teacher's logits for these only
     return MnistSetup(scale, seed, r, Path(out), spec, train, valid, test, str(process_device()))
 
 

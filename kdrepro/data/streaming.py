@@ -8,6 +8,10 @@ batch of ``batch_size × processes`` samples is cut into one slice per process, 
 processes see disjoint images and together all of them (but the last, short global batch, dropped
 while training). The workers' random augmentations are seeded from (seed, epoch) too, so a run
 resumed at an epoch boundary replays the epochs it has not done yet exactly as they would have been.
+
+Repeated augmentation (DeiT's, ``StreamSplit.repeats`` > 1) is timm's ``RepeatAugSampler`` (DeiT's
+``RASampler``): each epoch draws about 1/repeats of the images and shows each ``repeats`` times, in
+different augmentations, on different processes; its order is drawn from the epoch alone, as DeiT's.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ class StreamSplit:
     workers: int = 8
     mean: tuple[float, ...] | None = None  # the transform normalises; nothing left for the engine
     std: tuple[float, ...] | None = None
+    repeats: int = 1  # repeated augmentation (training only): each drawn image this many times per epoch
 
     def __post_init__(self):
+        if self.repeats < 1:
+            raise ConfigError(f"repeats must be at least 1, not {self.repeats}")
         self.labels = torch.as_tensor(self.labels, dtype=torch.int64)
         if len(self.labels) != len(self.dataset):
             raise ConfigError(f"{len(self.labels)} labels for a dataset of {len(self.dataset)} samples")
@@ -103,6 +110,32 @@ class _BatchSampler(Sampler[list[int]]):
         return sum(1 for s in self.shards.shards() if len(s))
 
 
+class _RepeatedBatches(Sampler[list[int]]):
+    """Batches of timm's ``RepeatAugSampler`` (this process's share of an epoch of repeated images)."""
+
+    def __init__(self, size: int, batch_size: int, repeats: int, rank: int, world_size: int, drop_last: bool):
+        from timm.data.distributed_sampler import RepeatAugSampler
+
+        self.sampler = RepeatAugSampler(range(size), num_replicas=world_size, rank=rank, shuffle=True,
+                                        num_repeats=repeats)
+        self.batch_size, self.drop_last, self.rank = batch_size, drop_last, rank
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def batches(self) -> int:
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        positions = list(self.sampler)
+        for b in range(self.batches()):
+            yield positions[b * self.batch_size:(b + 1) * self.batch_size]
+
+    def __len__(self) -> int:
+        return self.batches()
+
+
 class _Indexed(Dataset):
     """(image, label, index in the whole split) for the positions of a subset."""
 
@@ -127,6 +160,9 @@ class StreamLoader:
         self.split, self.device, self.seed = split, torch.device(device), seed
         self.sampler = ShardSampler(split.size, batch_size, seed=seed, rank=rank, world_size=world_size,
                                     shuffle=shuffle, drop_last=drop_last)
+        # repeated augmentation when training (held-out splits are read once, in order)
+        self.repeated = (_RepeatedBatches(split.size, batch_size, split.repeats, rank, world_size, drop_last)
+                         if split.repeats > 1 and shuffle else None)
         self.epoch = 0
 
     @property
@@ -136,14 +172,17 @@ class StreamLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
         self.sampler.set_epoch(epoch)
+        if self.repeated is not None:
+            self.repeated.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return self.sampler.batches()
+        return self.sampler.batches() if self.repeated is None else self.repeated.batches()
 
     def __iter__(self) -> Iterator[Batch]:
         generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, "workers", self.sampler.rank))
         workers = self.split.workers
-        loader = DataLoader(_Indexed(self.split), batch_sampler=_BatchSampler(self.sampler), num_workers=workers,
+        batches = _BatchSampler(self.sampler) if self.repeated is None else self.repeated
+        loader = DataLoader(_Indexed(self.split), batch_sampler=batches, num_workers=workers,
                             pin_memory=self.device.type == "cuda", generator=generator,
                             persistent_workers=False, prefetch_factor=4 if workers else None)
         for x, y, index in loader:

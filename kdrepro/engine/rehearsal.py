@@ -1,9 +1,11 @@
 """Rehearsal: a chapter's *full* recipe run end to end — its models, data format, schedules, stages,
-evaluation, checks and ``results.json`` — with every training run capped to a few steps.
+evaluation, checks and ``results.json`` — with every training run capped to a few small steps.
 
 ``kdrepro run CHAPTER --scale full --rehearse`` sets ``KDREPRO_REHEARSE=1`` for the notebook's
 kernel, and every run folder moves under ``runs/rehearsal/``. The engine then caps each recipe it is given (:func:`rehearsal_config`: at most 2 epochs of
-2 steps, early stopping off) and evaluates on the first 256 images of each held-out split; the
+2 steps of at most 8 images, early stopping off), trains on the first 256 images of its training
+split (and a teacher's recorded outputs cover those) and evaluates on the first 256 images of each
+held-out split; the
 recipe is otherwise built exactly as at full scale (schedule lengths included, so its shape is not
 what a short run would have). What a rehearsal measures is never compared with a paper (every
 check says "not comparable"), its results are marked ``"rehearsal": true``, and ``kdrepro publish``
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from ..paths import REHEARSE_ENV, rehearsing  # noqa: F401  (re-exported)
 
-EPOCHS, STEPS, HELD_OUT = 2, 2, 256
+EPOCHS, STEPS, BATCH, TRAIN, HELD_OUT = 2, 2, 8, 256, 256
 
 
 def rehearsal_config(config):
@@ -23,7 +25,8 @@ def rehearsal_config(config):
         return config
     steps = STEPS if config.max_steps_per_epoch is None else min(config.max_steps_per_epoch, STEPS)
     return config.replace(epochs=min(config.epochs, EPOCHS), max_steps_per_epoch=steps, patience=None,
-                          warmup_epochs=min(config.warmup_epochs, min(config.epochs, EPOCHS)))
+                          warmup_epochs=min(config.warmup_epochs, min(config.epochs, EPOCHS)),
+                          batch_size=min(config.batch_size, BATCH), eval_batch_size=min(config.eval_batch_size, HELD_OUT))
 
 
 def rehearsal_epochs(epochs: int) -> int:
@@ -33,8 +36,7 @@ def rehearsal_epochs(epochs: int) -> int:
 
 def rehearsal_subset(split, n: int = HELD_OUT):
     """The first ``n`` images of a split during a rehearsal (the split otherwise): the engine's cap on
-    held-out splits, and a chapter's on a training split it computes something over in full (a
-    stored teacher's logits)."""
+    held-out splits."""
     if not rehearsing() or split is None or split.size <= n:
         return split
     import dataclasses
@@ -43,3 +45,9 @@ def rehearsal_subset(split, n: int = HELD_OUT):
 
     indices = torch.arange(len(split.labels)) if split.indices is None else split.indices
     return dataclasses.replace(split, indices=indices[:n])
+
+
+def rehearsal_train(split):
+    """A training split as a rehearsal trains on it (its first :data:`TRAIN` images; unchanged
+    otherwise): the Trainer's cap, and that of whatever records a teacher's outputs for its runs."""
+    return rehearsal_subset(split, TRAIN)

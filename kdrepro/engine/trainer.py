@@ -24,6 +24,8 @@ import torch
 from torch import Tensor
 
 from ..data import Augment, BatchLoader
+from ..data.loader import mix_seed
+from ..data.mixing import BatchMix
 from ..data.streaming import StreamLoader, StreamSplit
 from ..errors import ConfigError
 from ..io import write_json
@@ -33,7 +35,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
-from .rehearsal import rehearsal_config, rehearsal_subset
+from .rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
 from .schedule import lr_factor
 from .split import Split
 
@@ -105,13 +107,16 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------
     def fit(self, distiller: Distiller, train: Split, test: Split | None = None, *,
             augment: Augment | None = None, resume: bool = True, probes: dict[str, Probe] | None = None,
-            valid: Split | None = None) -> list[dict]:
+            valid: Split | None = None, mix: BatchMix | None = None) -> list[dict]:
         """Train ``distiller`` for ``config.epochs`` epochs and return the per-epoch history.
 
         With ``valid``, every epoch is scored on it (``config.monitor``: the student's errors, or
         the method's loss) and the distiller ends with the weights of its best epoch (the earliest
         of equals); each record names that epoch as ``best_epoch``. With ``config.patience`` too,
         training stops once that many epochs pass without a new best (early stopping).
+
+        ``mix`` (Mixup/CutMix, :class:`~kdrepro.data.mixing.BatchMix`) transforms every training
+        batch on the device; the labels the method sees are then soft (class probabilities).
 
         ``probes`` are called with the distiller after each epoch's evaluation; their values are
         recorded as ``probe_<name>`` in that epoch's history record.
@@ -121,13 +126,16 @@ class Trainer:
         """
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
-        test, valid = rehearsal_subset(test), rehearsal_subset(valid)
+        train, test, valid = rehearsal_train(train), rehearsal_subset(test), rehearsal_subset(valid)
         if c.patience is not None and valid is None:
             raise ConfigError("early stopping (patience) needs a validation split: pass valid= to Trainer.fit")
         if c.batch_size % world:
             raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes: choose "
                               f"a batch_size divisible by {world}, or launch a process count that divides it")
         stored = [m for m in distiller.frozen_modules() if isinstance(m, TeacherStore)]
+        if stored and mix is not None:
+            raise ConfigError("a stored teacher holds its outputs for un-mixed images: train with the live teacher "
+                              "when mixing (Mixup/CutMix), or without mixing")
         for m in stored:  # a store refuses a run whose images it did not see
             m.check_run(loader_key(c, train, augment, world, acc.device), augment, c.epochs, train)
         for module in distiller.frozen_modules():
@@ -137,7 +145,7 @@ class Trainer:
         modules = {"": distiller} if parts is None else dict(parts)
         optimizers = {n: self._optimizer([p for p in m.parameters() if p.requires_grad]) for n, m in modules.items()}
         start_epoch, history, best = 0, [], None
-        fingerprint = run_fingerprint(distiller, train, augment) if self.run_dir else ""  # only checkpoints need it
+        fingerprint = run_fingerprint(distiller, train, augment, mix) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
             if not _same_recipe(checkpoint["config"], c) or checkpoint.get("fingerprint") != fingerprint:
@@ -174,13 +182,15 @@ class Trainer:
             self.state.epoch = epoch
             torch.manual_seed(c.seed * 100_003 + epoch * 1_009 + rank)  # dropout etc. of this epoch
             loader.set_epoch(epoch)
+            if mix is not None:
+                mix.reseed(mix_seed(c.seed, epoch, "mix", rank))
             for m in stored:
                 m.set_epoch(epoch)
             distiller.set_epoch(epoch)
             distiller.train()
             for net in wrapped.values():  # the distributed wrappers keep their own mode flag
                 net.train()
-            sums = self._train_epoch(wrapped, distiller, optimizers, loader, steps, epoch)
+            sums = self._train_epoch(wrapped, distiller, optimizers, loader, steps, epoch, mix)
             self._sync_buffers(distiller)
             lr = next(iter(optimizers.values())).param_groups[0]["lr"]
             record = {"epoch": epoch + 1, "lr": lr, **sums,
@@ -225,7 +235,7 @@ class Trainer:
         return record
 
     def _train_epoch(self, wrapped: dict, distiller: Distiller, optimizers: dict, loader, steps: int,
-                     epoch: int) -> dict:
+                     epoch: int, mix: BatchMix | None = None) -> dict:
         c, acc = self.config, self.accelerator
         totals: dict[str, Tensor] = {}
         correct = torch.zeros((), device=acc.device)
@@ -238,6 +248,8 @@ class Trainer:
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False)
         for step in range(steps):
             batch = next(batches)
+            if mix is not None:
+                batch = mix(batch)
             lr = c.lr * lr_factor(c, epoch + step / steps)
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
@@ -255,7 +267,8 @@ class Trainer:
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0) + v.detach().float()
             if distiller.uses_labels:
-                correct += (out.logits.argmax(1) == batch.y).sum()
+                labels = batch.y if batch.y.dim() == 1 else batch.y.argmax(1)  # mixed: the larger share
+                correct += (out.logits.argmax(1) == labels).sum()
             seen += batch.y.numel()
             self.state.step, self.state.global_step = step, self.state.global_step + 1
             if (step + 1) % CHECK_EVERY == 0:
@@ -371,7 +384,7 @@ def _same_recipe(saved: dict, config: TrainConfig) -> bool:
         return False
 
 
-def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None) -> str:
+def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None, mix: BatchMix | None = None) -> str:
     """A digest of what, besides the recipe, makes a run this run: the method and its scalar
     settings, the student (and any frozen teacher's weights or stored logits), the training
     samples and the augmentation. Resuming from a checkpoint with another fingerprint is refused."""
@@ -381,6 +394,8 @@ def run_fingerprint(distiller: Distiller, train: Split, augment: Augment | None)
     student = distiller.student
     h.update(repr((type(distiller).__name__, sorted(settings.items()), getattr(student, "model_name", None),
                    sorted(getattr(student, "model_kwargs", {}).items()), augment)).encode())
+    if mix is not None:  # (only then: the runs from before mixing existed keep their fingerprints)
+        h.update(repr(mix).encode())
     indices = torch.arange(len(train.labels)) if train.indices is None else train.indices
     for tensor in (indices, train.labels, *[t for m in distiller.frozen_modules() for t in m.state_dict().values()]):
         h.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())

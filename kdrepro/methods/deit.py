@@ -11,7 +11,8 @@ A vision transformer learns from a (CNN) teacher in one of the paper's ways (Sec
 - **the distillation token**: a second token beside the class token, with its own head; the
   class head learns the labels and the distillation head the teacher — hard
   (:math:`\tfrac12\mathcal{L}_{CE}(Z_{cls}, y) + \tfrac12\mathcal{L}_{CE}(Z_{dist}, y_t)`) or soft. At test
-  time the two heads' softmax outputs are added (:class:`~kdrepro.models.vit.CifarViT`).
+  time the two heads are combined (:class:`~kdrepro.models.vit.ViT`: softmax outputs added for the small
+  ViTs, logits averaged — the official code's — for DeiT's ImageNet models).
 
 ``two_class_tokens`` is the paper's control: the same two-token model with *both* heads on the
 labels and no teacher; its two learned class tokens converge to nearly the same vector (cosine

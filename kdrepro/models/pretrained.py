@@ -58,7 +58,7 @@ def pretrained_teacher(name: str, checkpoint: str | Path | None = None, num_clas
     """timm's ``name`` with pretrained weights: from ``checkpoint`` if given, else from the Hub (online only)."""
     import timm
 
-    if name not in timm.list_models():
+    if not timm.is_model(name):
         raise ConfigError(f"unknown timm model {name!r}: see timm.list_models() (e.g. regnety_160, resnet34)")
     if checkpoint is not None:
         model = timm.create_model(name, pretrained=False, num_classes=num_classes)

@@ -20,7 +20,7 @@ from . import pick
 @dataclass(frozen=True)
 class DinoRecipe:
     datasets: tuple[str, ...]  # the first one prepared is used
-    backbone: dict = field(default_factory=dict)  # CifarViT size: depth, embed_dim, num_heads
+    backbone: dict = field(default_factory=dict)  # ViT size: depth, embed_dim, num_heads
     out_dim: int = 4096
     hidden_dim: int = 512
     bottleneck_dim: int = 128

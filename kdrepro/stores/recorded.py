@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from ..data import Augment
 from ..methods import StoredTeacher
-from ..engine.rehearsal import rehearsal_config
+from ..engine.rehearsal import rehearsal_config, rehearsal_train
 from ..engine.accel import process_device
 from ..engine.config import TrainConfig
 from ..engine.trainer import Split, loader_key, train_loader
@@ -31,7 +31,7 @@ def record_teacher_logits(teacher: nn.Module, train: Split, config: TrainConfig,
     ``device`` must be the one the run trains on (augmentation is drawn from that device's
     generator); by default the device the Trainer's Accelerator picks (the GPU when there is one).
     """
-    config = rehearsal_config(config)  # a rehearsal records what its capped runs will read
+    config, train = rehearsal_config(config), rehearsal_train(train)  # what a rehearsal's capped runs will read
     device = torch.device(device) if device is not None else process_device()
     teacher = teacher.to(device).eval()
     loader = train_loader(config, train, augment, device)

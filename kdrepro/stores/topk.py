@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import SeededAugment, normalize
-from ..engine.rehearsal import rehearsal_epochs
+from ..engine.rehearsal import rehearsal_epochs, rehearsal_train
 from ..engine import Split, is_main_process, process_device, wait_for_everyone
 from ..errors import ConfigError
 from ..io import write_json
@@ -179,7 +179,7 @@ def open_or_record(teacher: torch.nn.Module, train: Split, augment: SeededAugmen
                    path: str | Path) -> tuple[SparseLogitStore, float | None]:
     """The store at ``path`` if it already covers ``epochs`` of ``train``, else the teacher pass
     (resumed where it stopped); with the pass's wall time in seconds, or None when nothing was recorded."""
-    epochs = rehearsal_epochs(epochs)  # a rehearsal records what its capped runs will read
+    epochs, train = rehearsal_epochs(epochs), rehearsal_train(train)  # what a rehearsal's capped runs will read
     idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
     try:
         store = SparseLogitStore(path)
@@ -209,6 +209,7 @@ def target_agreement(store: SparseLogitStore, teacher: torch.nn.Module, train: S
     and how often the top-1 class agrees (%). With K = C the store differs from the live teacher only
     by float16 rounding; with K < C also by the flattened tail."""
     augment = SeededAugment(**store.meta["augment"])
+    train = rehearsal_train(train)  # a rehearsal's store covers these only
     idx = (torch.arange(len(train.labels)) if train.indices is None else train.indices)[:n]
     device = device_of(teacher)
     teacher.eval()

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from ..data import Augment, SeededAugment, get_spec, normalize
+from ..data.streaming import StreamSplit
 from ..engine import Split, Trainer, final_metrics, load_model, save_model
 from ..errors import ConfigError
 from ..stores.topk import SparseLogitStore, SparseStoredTeacher, open_or_record
@@ -88,9 +89,12 @@ def teacher_store(teacher: Teacher, dataset: str, scale: str, recipe: CifarRecip
     return open_or_record(teacher.model, train, augment, r.student_epochs, k, path)
 
 
-def probe_batch(test: Split, n: int = 256) -> torch.Tensor:
-    """A fixed batch of normalised test images for probes (first ``n`` of the test split)."""
+def probe_batch(test, n: int = 256) -> torch.Tensor:
+    """A fixed batch of normalised test images for probes (first ``n`` of the test split; a streamed
+    split's through its evaluation transform)."""
     idx = torch.arange(len(test.labels)) if test.indices is None else test.indices
+    if isinstance(test, StreamSplit):
+        return torch.stack([test.dataset[int(i)][0] for i in idx[:n]])
     return normalize(test.images[idx[:n]], test.mean, test.std)
 
 

@@ -1,0 +1,56 @@
+"""ImageNet as the papers read it: a registered image folder (:mod:`kdrepro.data.image_folders`)
+streamed through ``DataLoader`` workers (:mod:`kdrepro.data.streaming`), with timm's transforms.
+
+Training images: timm's ``create_transform`` — a random resized crop, flip, RandAugment and random
+erasing, bicubic resizing; evaluation images: resize to ``size / crop_pct`` (256 for 224), centre
+crop. Both normalise with ImageNet's mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .image_folders import folder_spec, image_folder, read_folder_meta
+from .streaming import StreamSplit
+
+
+@dataclass(frozen=True)
+class TrainTransform:
+    """timm's training transform for ``size``-pixel crops (the DeiT defaults)."""
+
+    size: int = 224
+    rand_augment: str | None = "rand-m9-mstd0.5-inc1"
+    re_prob: float = 0.25
+    interpolation: str = "bicubic"
+
+    def build(self, mean, std):
+        from timm.data import create_transform
+
+        return create_transform(self.size, is_training=True, auto_augment=self.rand_augment,
+                                interpolation=self.interpolation, re_prob=self.re_prob, re_mode="pixel", re_count=1,
+                                mean=mean, std=std)
+
+
+def eval_transform(size: int = 224, crop_pct: float = 0.875, mean=None, std=None):
+    """Resize the shorter side to ``size / crop_pct`` (bicubic), centre crop ``size``, normalise."""
+    from timm.data import create_transform
+
+    spec = folder_spec("imagenet")
+    return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct,
+                            mean=mean or spec.mean, std=std or spec.std)
+
+
+def num_classes(name: str = "imagenet") -> int:
+    """The classes of the registered folder (1,000 for ImageNet-1k; a stand-in's own in tests)."""
+    return len(read_folder_meta(name)["classes"])
+
+
+def folder_splits(name: str, train: TrainTransform, *, eval_size: int = 224, crop_pct: float = 0.875,
+                  workers: int = 8, repeats: int = 1) -> tuple[StreamSplit, StreamSplit]:
+    """The registered folder's train split (augmented by ``train``, with ``repeats``-fold repeated
+    augmentation) and its val split (evaluation transform), as streamed splits."""
+    spec = folder_spec(name)
+    train_set = image_folder(name, "train", train.build(spec.mean, spec.std))
+    val_set = image_folder(name, "val", eval_transform(eval_size, crop_pct, spec.mean, spec.std))
+    return (StreamSplit.from_image_folder(train_set, workers=workers, repeats=repeats),
+            StreamSplit.from_image_folder(val_set, workers=workers))
