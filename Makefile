@@ -40,7 +40,7 @@ browser:
 	else echo "The browser test needs Chromium: apt-get install chromium (or set KDREPRO_CHROMIUM)"; exit 1; fi
 
 test: data browser
-	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider
+	$(BIN)/python -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=20
 
 # On a machine with a GPU: the tests of the CUDA path (tests marked `gpu`; skipped by `make test`).
 gpu-test: data

@@ -18,7 +18,8 @@ def launch_two_cpu_processes(*argv: str, timeout: int = 600) -> subprocess.Compl
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
 
-def launch_two_cpu_machines(*argv: str, env: dict | None = None, timeout: int = 600) -> list[subprocess.CompletedProcess]:
+def launch_two_cpu_machines(*argv: str, env: dict | None = None,
+                            timeout: int = 600) -> list[subprocess.CompletedProcess]:
     """Two "machines" on this one: two ``accelerate launch`` commands, one process each, joined over
     127.0.0.1 (``--num_machines 2 --machine_rank 0|1``), as a two-node job is launched."""
     import socket

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from kdrepro.bench import SIZES, run_bench
+from kdrepro.bench import SIZES, run_bench, table_text
 from kdrepro.bench.suite import RATIOS, VARIANTS, synthetic_split
 from kdrepro.bench.timing import StepClock
 from kdrepro.book.performance import performance_text, publish_benchmark, target_lines
@@ -47,6 +47,12 @@ def test_quick_bench_measures_every_variant_and_ratio(tmp_path):
         assert ratio["ratio"] == pytest.approx(by_variant[numerator] / by_variant[denominator], rel=1e-2)
     assert json.loads((tmp_path / "results.json").read_text())["size"] == "quick"
     assert (tmp_path / "bench.svg").read_bytes().startswith(b"<?xml")
+    data_path = results["data_path"]  # the streamed loader beside DeiT-Ti's step, as one ratio
+    rows = {r["what"]: r["images_per_s"] for r in data_path["rows"]}
+    assert len(rows) == 2 and all(v > 0 for v in rows.values()) and data_path["settings"]["workers"] == 1
+    loader, step = rows.values()
+    assert data_path["ratios"][0]["ratio"] == pytest.approx(loader / step, rel=1e-2)
+    assert "data path" in table_text(results)
 
 
 def test_an_unknown_bench_size_is_refused():

@@ -21,9 +21,11 @@ sys.path.insert(0, str(HELPERS))
 from standins import make_imagenet_standin, make_standin, save_random_timm_checkpoint  # noqa: E402
 
 NO_FULL_YET = {"dino", "tinyvit"}  # ImageNet chapters: their full recipe refuses until it reads ImageNet
-# One seed (and the benchmark one pair) keeps CI's time down; every other part of the full recipe is rehearsed.
+# One seed (and the benchmark and DML one pair each) keeps CI's time down; every other part of the full recipe is
+# rehearsed.
 SMALLER = {"fitnets": {"seeds": [0]}, "at": {"seeds": [0]}, "ab": {"seeds": [0]}, "ctkd": {"seeds": [0]},
-           "takd": {"seeds": [0]}, "dml": {"seeds": [0]},
+           "takd": {"seeds": [0]},
+           "dml": {"seeds": [0], "pairs": [["mobilenet", "resnet32"]], "peer_counts": [2]},  # two of Table 2's nets
            "cifar_bench": {"seeds": [0], "pairs": [["resnet56", "resnet20"]]},
            # DeiT: the class-token and the distillation-token paths (soft differs from hard in its loss only)
            "deit": {"modes": ["none", "hard", "token_hard"], "workers": 1}}

@@ -13,6 +13,9 @@ so that the ratio to one student at a time is the saving on a table of methods. 
 are recorded for exactly the run's augmented batches before its clock starts (one teacher pass
 per epoch, paid once for every student trained on those batches). Not built yet (so not
 measured): on a GPU, the compiled and CUDA-graph steps; the table lists them as such.
+
+Beside them, the streamed ImageNet data path (:mod:`kdrepro.bench.data_path`): decoding and
+augmenting JPEGs in workers against DeiT-Ti's training step, so the table says which one limits.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..io import write_json
 from ..methods import KD, SharedTeacher
 from ..models import create_model
 from ..provenance import git_commit, machine
+from .data_path import DataPathSize, measure_data_path
 from .figure import plot_bench
 from .reference import reference_kd_steps
 from .timing import StepClock
@@ -61,6 +65,19 @@ SIZES = {
 }
 
 SHARED_STUDENTS = 4
+
+
+def loader_workers() -> int:
+    """The reference pipeline's DataLoader workers: the references use 8, capped at the cores here."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(8, cores)
+
+
+DATA_PATH = {  # images = one epoch of the folder covers warm-up and timed batches
+    "cpu": DataPathSize(images=64, batch_size=16, warmup=1, steps=3, workers=loader_workers()),
+    "gpu": DataPathSize(images=3_400, batch_size=128, warmup=5, steps=20, workers=min(16, os.cpu_count() or 1)),
+    "quick": DataPathSize(images=6, batch_size=2, warmup=1, steps=1, workers=1, teacher=None),
+}
 
 
 @dataclass(frozen=True)
@@ -115,12 +132,6 @@ class Row:
 
 def default_size() -> str:
     return "gpu" if use_gpu() else "cpu"
-
-
-def loader_workers() -> int:
-    """The reference pipeline's DataLoader workers: the references use 8, capped at the cores here."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return min(8, cores)
 
 
 def synthetic_split(n: int, seed: int = 0) -> Split:
@@ -190,6 +201,10 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
                 value = measure(variants[variant], pair, split, size, device)
                 rows[(pair, variant)].images_per_s.append(value)
                 log(f"[{repeat + 1}/{size.repeats}] {pair[0]} → {pair[1]:<10} {variant:<52} {value:9.1f} images/s")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        data_path = measure_data_path(DATA_PATH[size_name], device, Path(out_dir or scratch), log)
     commit, dirty = git_commit()
     results = {
         "schema": 1, "kind": "bench", "size": size_name, "settings": asdict(size) | {"workers": loader_workers()},
@@ -203,6 +218,7 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
         "ratios": [{"pair": f"{p[0]} → {p[1]}", "ratio": round(rows[(p, a)].median / rows[(p, b)].median, 3),
                     "numerator": a, "denominator": b, "what": what}
                    for p in size.pairs for a, b, what in ratios],
+        "data_path": data_path,
         "not_built": list(NOT_BUILT),
     }
     if out_dir is not None:
@@ -218,5 +234,10 @@ def table_text(results: dict) -> str:
              f"median of {results['settings']['repeats']}", ""]
     lines += [f"  {r['pair']:<24} {r['variant']:<52} {r['images_per_s']:10.1f} images/s" for r in results["rows"]]
     lines += [""] + [f"  {r['pair']:<24} {r['what']:<78} {r['ratio']:6.2f}×" for r in results["ratios"]]
+    if "data_path" in results:
+        dp = results["data_path"]
+        lines += ["", f"  data path (224 px, batch {dp['settings']['batch_size']}):"]
+        lines += [f"  {r['what']:<78} {r['images_per_s']:10.1f} images/s" for r in dp["rows"]]
+        lines += [f"  {r['what']:<78} {r['ratio']:6.2f}×" for r in dp["ratios"]]
     lines += [""] + [f"  not built yet: {n}" for n in results["not_built"]]
     return "\n".join(lines)

@@ -96,7 +96,8 @@ class DeitSetup:
                                f"{self.splits[0].size:,} training, {self.splits[1].size:,} validation images)",
                                f"teacher {r.teacher}: {self.teacher.accuracy:.2f} % top-1 on the validation images",
                                f"student {DEIT_NAMES[self.size]} (timm's deit_{self.size}_patch16_224); "
-                               f"{r.epochs} epochs, AdamW lr {r.lr:g}, batch {r.batch_size}", f"seeds {list(self.seeds)}"])
+                               f"{r.epochs} epochs, AdamW lr {r.lr:g}, batch {r.batch_size}",
+                               f"seeds {list(self.seeds)}"])
         r, s = self.recipe, self.recipe.student
         lossy = " (a lossy JPEG copy of CIFAR-10: close to, not equal to, CIFAR-10)" if self.spec.lossy else ""
         return "\n".join([f"{self.scale} scale on {self.dataset}{lossy}",

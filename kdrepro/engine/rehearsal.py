@@ -26,7 +26,8 @@ def rehearsal_config(config):
     steps = STEPS if config.max_steps_per_epoch is None else min(config.max_steps_per_epoch, STEPS)
     return config.replace(epochs=min(config.epochs, EPOCHS), max_steps_per_epoch=steps, patience=None,
                           warmup_epochs=min(config.warmup_epochs, min(config.epochs, EPOCHS)),
-                          batch_size=min(config.batch_size, BATCH), eval_batch_size=min(config.eval_batch_size, HELD_OUT))
+                          batch_size=min(config.batch_size, BATCH),
+                          eval_batch_size=min(config.eval_batch_size, HELD_OUT))
 
 
 def rehearsal_epochs(epochs: int) -> int:

@@ -102,9 +102,10 @@ class ViT(nn.Module):
             return ModelOutput(cls, features=[tokens[:, 0]], heads={"cls": cls})
         dist = self.vit.head_dist(tokens[:, 1])
         if self.combine == "logits":  # the official code's and timm's test-time combination
-            return ModelOutput((cls + dist) / 2, features=[tokens[:, 0], tokens[:, 1]], heads={"cls": cls, "dist": dist})
-        combined = torch.logsumexp(torch.stack([F.log_softmax(cls.float(), -1), F.log_softmax(dist.float(), -1)]),
-                                   dim=0) - math.log(2)  # log((softmax(cls) + softmax(dist)) / 2)
+            combined = (cls + dist) / 2
+        else:  # log((softmax(cls) + softmax(dist)) / 2)
+            combined = torch.logsumexp(torch.stack([F.log_softmax(cls.float(), -1), F.log_softmax(dist.float(), -1)]),
+                                       dim=0) - math.log(2)
         return ModelOutput(combined, features=[tokens[:, 0], tokens[:, 1]], heads={"cls": cls, "dist": dist})
 
 
