@@ -375,6 +375,7 @@ DEIT_TABLE3 = {  # method: (Ti, S, B)
 }
 _DEIT_WHAT = {"none": "no distillation", "soft": "soft distillation", "hard": "hard-label distillation",
               "token": "class + distillation token (hard)"}
+_DEIT_SIZE = {"tiny": "Ti", "small": "S", "base": "B"}
 _DEIT_TOL = "seed spread of a 300-epoch ImageNet run (about 0.1–0.2) plus software drift"
 
 
@@ -383,7 +384,7 @@ def _deit_entries() -> list[Published]:
     for method, values in DEIT_TABLE3.items():
         for size, value in zip(("tiny", "small", "base"), values):
             out.append(Published(f"touvron2021/imagenet/{method}/deit_{size}", "touvron2021training",
-                                 f"DeiT-{size[0].upper()}: {_DEIT_WHAT[method]}", value, "top-1 %",
+                                 f"DeiT-{_DEIT_SIZE[size]}: {_DEIT_WHAT[method]}", value, "top-1 %",
                                  "Touvron et al. 2021, Table 3",
                                  {"dataset": "imagenet", "recipe": "deit-300", "model": f"deit_{size}"}, 0.5,
                                  "two-sided", _DEIT_TOL))
