@@ -24,7 +24,7 @@ NO_FULL_YET = {"dino", "tinyvit"}  # ImageNet chapters: their full recipe refuse
 # One seed (and the benchmark and DML one pair each) keeps CI's time down; every other part of the full recipe is
 # rehearsed.
 SMALLER = {"fitnets": {"seeds": [0]}, "at": {"seeds": [0]}, "ab": {"seeds": [0]}, "ctkd": {"seeds": [0]},
-           "takd": {"seeds": [0]},
+           "takd": {"seeds": [0], "assistants": ["plain4"], "grid": [[0.5, 2.0], [0.9, 5.0]]},  # not 30 (λ, T)
            "dml": {"seeds": [0], "pairs": [["mobilenet", "resnet32"]], "peer_counts": [2]},  # two of Table 2's nets
            "cifar_bench": {"seeds": [0], "pairs": [["resnet56", "resnet20"]]},
            # DeiT: the class-token and the distillation-token paths (soft differs from hard in its loss only)

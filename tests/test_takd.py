@@ -106,3 +106,9 @@ def test_unknown_networks_and_datasets_are_refused(fake_cifar):
         takd.setup("smoke", "cifar10", teacher="plain12")
     with pytest.raises(ConfigError, match="runs on"):
         takd.setup("smoke", "mnist")
+    with pytest.raises(ConfigError, match="grid must list"):
+        takd.setup("smoke", "cifar10", grid=[[2.0, 1.0]])  # λ is a weight in [0, 1]
+
+
+def test_a_grid_of_candidates_replaces_the_recipes(fake_cifar):
+    assert takd.setup("smoke", "cifar10", grid=[[0.5, 2]]).recipe.grid == ((0.5, 2.0),)

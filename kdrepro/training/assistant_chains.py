@@ -100,8 +100,9 @@ def split_holdout(train: Split, n: int) -> tuple[Split, Split]:
 
 
 def setup(scale: str, dataset: str | None = None, seeds=None, teacher: str | None = None,
-          assistants=None, student: str | None = None) -> TakdSetup:
-    """Pick the data and the family; the recipe's choices unless overridden."""
+          assistants=None, student: str | None = None, grid=None) -> TakdSetup:
+    """Pick the data and the family; the recipe's choices unless overridden (``grid``: the (λ, T)
+    candidates the held-out images choose from)."""
     r = takd_recipe(scale)
     dataset = choose_dataset(scale, dataset, r.datasets)
     names = [teacher or r.teacher, *(assistants or r.assistants), student or r.student]
@@ -111,6 +112,12 @@ def setup(scale: str, dataset: str | None = None, seeds=None, teacher: str | Non
     if teacher or assistants or student:
         from dataclasses import replace
         r = replace(r, teacher=names[0], assistants=tuple(names[1:-1]), student=names[-1])
+    if grid is not None:
+        pairs = tuple((float(lam), float(t)) for lam, t in grid)
+        if not pairs or any(not 0 <= lam <= 1 or t <= 0 for lam, t in pairs):
+            raise ConfigError(f"grid must list (λ, T) pairs with 0 ≤ λ ≤ 1 and T > 0, e.g. [[0.5, 2.0]], not {grid!r}")
+        from dataclasses import replace
+        r = replace(r, grid=pairs)
     train, test = load_splits(dataset, r.train_subset, r.test_subset)
     train, heldout = split_holdout(train, r.holdout)
     return TakdSetup(scale, r, dataset, get_spec(dataset), tuple(seeds if seeds is not None else r.seeds),
