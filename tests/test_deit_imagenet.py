@@ -152,3 +152,21 @@ def test_deits_imagenet_step_runs_on_two_machines_then_the_chapter_reuses_it(tmp
     ds = dc.setup("full", teacher_checkpoint=str(checkpoint), workers=0, evaluate_teacher=False)
     _, reused, _ = dc.train(ds, "none", 0, verbose=False)
     assert reused == history
+
+
+def test_randaugments_top_magnitude_posterizes_to_black_instead_of_stopping_the_run():
+    """At magnitude 10 timm's increasing posterize keeps 0 bits, which Pillow 13 refuses (a crash at a random
+    step of a real run, found by `kdrepro bench`); kdrepro's op gives the black image earlier Pillow gave."""
+    from PIL import Image
+
+    from kdrepro.data.imagenet import TrainTransform, posterize
+
+    image = Image.fromarray(torch.randint(0, 256, (40, 48, 3), dtype=torch.uint8).numpy())
+    import numpy as np
+
+    assert np.asarray(posterize(image, 0)).max() == 0 and posterize(image, 0).size == image.size
+    assert posterize(image, 8) is image
+    transform = TrainTransform(size=32, rand_augment="rand-m10-n3-mstd0-inc1").build((0.5,) * 3, (0.25,) * 3)
+    torch.manual_seed(0)
+    for _ in range(60):  # posterize among 3 of ~15 ops per image: drawn many times over
+        assert transform(image).shape == (3, 32, 32)

@@ -25,14 +25,28 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CLASSES = 10
 
 
+PREFETCH = 4  # batches each StreamLoader worker prepares ahead (its DataLoader's prefetch_factor)
+
+
 @dataclass(frozen=True)
 class DataPathSize:
-    images: int  # generated JPEGs (each decoded once per epoch)
-    batch_size: int
+    batch_size: int  # the training steps'
     warmup: int
     steps: int
     workers: int
     teacher: str | None = "regnety_160"  # None: the step without a teacher only
+    loader_batch: int = 16
+
+    def loader_batches(self) -> tuple[int, int]:
+        """(warm-up, timed) batches of the loader: the warm-up drains what the workers prepared while
+        starting, so the timed batches measure how fast they decode, not their head start."""
+        ahead = PREFETCH * self.workers
+        return ahead + 1, max(ahead, 4)
+
+    @property
+    def images(self) -> int:
+        """Generated JPEGs: one epoch of the folder covers the loader's batches."""
+        return self.loader_batch * sum(self.loader_batches())
 
 
 def make_jpeg_folder(root: Path, n: int, size=(500, 375), seed: int = 0) -> Path:
@@ -55,16 +69,14 @@ def loader_images_per_s(folder: Path, size: DataPathSize, device: torch.device) 
 
     dataset = ImageFolder(str(folder), transform=TrainTransform().build(IMAGENET_MEAN, IMAGENET_STD))
     split = StreamSplit.from_image_folder(dataset, workers=size.workers)
-    loader = StreamLoader(split, size.batch_size, device=device)
-    clock, done = StepClock(device, size.warmup, size.steps), 0
-    while done < size.warmup + size.steps:  # epochs over the folder until enough batches
-        for _ in loader:
-            clock.tick()
-            done += 1
-            if done == size.warmup + size.steps:
-                break
-        loader.set_epoch(loader.epoch + 1)
-    return clock.images_per_s(size.batch_size)
+    loader = StreamLoader(split, size.loader_batch, device=device)
+    warmup, steps = size.loader_batches()
+    clock = StepClock(device, warmup, steps)
+    for done, _ in enumerate(loader, 1):
+        clock.tick()
+        if done == warmup + steps:
+            break
+    return clock.images_per_s(size.loader_batch)
 
 
 def step_images_per_s(size: DataPathSize, device: torch.device, teacher: str | None) -> float:
@@ -111,7 +123,7 @@ def measure_data_path(size: DataPathSize, device: torch.device, work_dir: Path, 
         log(f"data path: {what:<70} {value:9.1f} images/s")
     loader, *steps = rows
     return {"settings": {"images": size.images, "batch_size": size.batch_size, "steps": size.steps,
-                         "workers": size.workers, "image_size": 224},
+                         "workers": size.workers, "loader_batches": list(size.loader_batches()), "image_size": 224},
             "rows": [{"what": k, "images_per_s": round(v, 2)} for k, v in rows.items()],
             "ratios": [{"what": f"loader ÷ {step.split(', ', 1)[1]}", "ratio": round(rows[loader] / rows[step], 3)}
                        for step in steps]}

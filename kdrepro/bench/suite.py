@@ -73,10 +73,10 @@ def loader_workers() -> int:
     return min(8, cores)
 
 
-DATA_PATH = {  # images = one epoch of the folder covers warm-up and timed batches
-    "cpu": DataPathSize(images=64, batch_size=16, warmup=1, steps=3, workers=loader_workers()),
-    "gpu": DataPathSize(images=3_400, batch_size=128, warmup=5, steps=20, workers=min(16, os.cpu_count() or 1)),
-    "quick": DataPathSize(images=6, batch_size=2, warmup=1, steps=1, workers=1, teacher=None),
+DATA_PATH = {
+    "cpu": DataPathSize(batch_size=16, warmup=1, steps=3, workers=loader_workers()),
+    "gpu": DataPathSize(batch_size=128, warmup=5, steps=20, workers=min(16, os.cpu_count() or 1)),
+    "quick": DataPathSize(batch_size=2, warmup=1, steps=1, workers=1, teacher=None, loader_batch=2),
 }
 
 

@@ -4,6 +4,10 @@ streamed through ``DataLoader`` workers (:mod:`kdrepro.data.streaming`), with ti
 Training images: timm's ``create_transform`` — a random resized crop, flip, RandAugment and random
 erasing, bicubic resizing; evaluation images: resize to ``size / crop_pct`` (256 for 224), centre
 crop. Both normalise with ImageNet's mean and standard deviation.
+
+One repair: at its top magnitudes timm's RandAugment (``inc1``) asks to posterize to 0 bits, which
+the Pillow the papers used turned into a black image and recent Pillow (13 here) refuses with an
+error that stops the worker, and the run, at a random step. :func:`posterize` keeps the old meaning.
 """
 
 from __future__ import annotations
@@ -12,6 +16,24 @@ from dataclasses import dataclass
 
 from .image_folders import folder_spec, image_folder, read_folder_meta
 from .streaming import StreamSplit
+
+
+def posterize(img, bits_to_keep, **_):
+    """timm's posterize op, with 0 bits kept giving a black image (as Pillow before 13 did)."""
+    from PIL import Image, ImageOps
+
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def _use_our_posterize() -> None:
+    from timm.data import auto_augment
+
+    for name in ("Posterize", "PosterizeIncreasing", "PosterizeOriginal"):
+        auto_augment.NAME_TO_OP[name] = posterize
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,7 @@ class TrainTransform:
     def build(self, mean, std):
         from timm.data import create_transform
 
+        _use_our_posterize()  # the ops built below hold it (by reference: it pickles into spawned workers)
         return create_transform(self.size, is_training=True, auto_augment=self.rand_augment,
                                 interpolation=self.interpolation, re_prob=self.re_prob, re_mode="pixel", re_count=1,
                                 mean=mean, std=std)
