@@ -242,3 +242,34 @@ def test_views_are_float32_under_bf16_autocast():
         views = m.views(x)
     assert all(v.dtype == torch.float32 for v in views)
     assert all(torch.equal(a, b) for a, b in zip(views, reference))  # the same crops and colours, unrounded
+
+
+def test_multicrop_views_made_by_the_workers_train_dino_through_the_streamed_loader(tmp_path):
+    """ImageNet's path: the DataLoader workers cut DINO's views (torchvision v2), the loader hands the
+    method a list of view batches, and one engine trains it."""
+    from PIL import Image
+    from torchvision.datasets import ImageFolder
+
+    from kdrepro.data.multicrop_views import MultiCropViews
+    from kdrepro.data.streaming import StreamLoader, StreamSplit
+    from kdrepro.engine import TrainConfig, Trainer
+
+    sys.path.insert(0, str(HELPERS))
+    from standins import make_image_folder
+
+    image = Image.fromarray(torch.randint(0, 256, (50, 60, 3), dtype=torch.uint8).numpy())
+    views = MultiCropViews(global_size=8, local_size=4, n_local=1)(image)
+    assert [tuple(v.shape) for v in views] == [(3, 8, 8), (3, 8, 8), (3, 4, 4)] and views[0].dtype == torch.float32
+    full = MultiCropViews()  # the paper's: 2 × 224 px and 10 × 96 px
+    assert [v.shape[-1] for v in full(image)] == [224] * 2 + [96] * 10
+    folder = make_image_folder(tmp_path / "images", per_class=(4, 1))
+    split = StreamSplit.from_image_folder(ImageFolder(str(folder / "train"),
+                                                      transform=MultiCropViews(8, 4, n_local=1)), workers=1)
+    batch = next(iter(StreamLoader(split, 4)))
+    assert isinstance(batch.x, list) and [tuple(v.shape) for v in batch.x] == [(4, 3, 8, 8)] * 2 + [(4, 3, 4, 4)]
+    dino = _tiny_dino()
+    history = Trainer(TrainConfig(epochs=1, batch_size=4, optimizer="adamw", lr=1e-3), None, verbose=False).fit(
+        dino, split)
+    assert history[0]["train_dino"] > 0
+    with pytest.raises(ConfigError, match="made 2 views, the method expects 3"):
+        dino.views(batch.x[:2])

@@ -18,7 +18,7 @@ from kdrepro.errors import ConfigError
 
 
 class Batch(NamedTuple):
-    x: torch.Tensor  # float32 N x C x H x W, normalised
+    x: torch.Tensor  # float32 N x C x H x W, normalised (a list of such views for DINO from streamed images)
     y: torch.Tensor  # int64 labels
     index: torch.Tensor  # int64 indices into the full dataset split
 

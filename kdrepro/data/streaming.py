@@ -185,6 +185,7 @@ class StreamLoader:
         loader = DataLoader(_Indexed(self.split), batch_sampler=batches, num_workers=workers,
                             pin_memory=self.device.type == "cuda", generator=generator,
                             persistent_workers=False, prefetch_factor=4 if workers else None)
-        for x, y, index in loader:
-            yield Batch(x.to(self.device, non_blocking=True).float(), y.to(self.device, non_blocking=True),
-                        index.to(self.device, non_blocking=True))
+        for x, y, index in loader:  # x: a batch of images, or a list of batches of views (DINO's multi-crop)
+            x = [v.to(self.device, non_blocking=True).float() for v in x] if isinstance(x, list) else \
+                x.to(self.device, non_blocking=True).float()
+            yield Batch(x, y.to(self.device, non_blocking=True), index.to(self.device, non_blocking=True))

@@ -177,9 +177,15 @@ class DINO(Distiller):
         return teacher_temperature(self.epoch, self.teacher_temp_start, self.teacher_temp,
                                    self.teacher_temp_warmup_epochs)
 
-    def views(self, x: Tensor) -> list[Tensor]:
+    def views(self, x: Tensor | list[Tensor]) -> list[Tensor]:
         """The multi-crop views of a normalised batch, normalised again; computed in float32 under any
-        autocast (bf16 would round the crop grids and the colour matrices)."""
+        autocast (bf16 would round the crop grids and the colour matrices). A list is the views
+        themselves, made by the loader's workers (:class:`~kdrepro.data.multicrop_views.MultiCropViews`)."""
+        if isinstance(x, (list, tuple)):
+            if len(x) != self.crops.n_views:
+                raise ConfigError(f"the loader made {len(x)} views, the method expects {self.crops.n_views} "
+                                  f"({self.crops.n_global} global + {self.crops.n_local} local)")
+            return list(x)
         with float32_region(x):
             images = (x.float() * self.std + self.mean).clamp(0, 1)
             return [(v - self.mean) / self.std for v in self.crops(images)]
