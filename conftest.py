@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parent
 GPU_TESTS = os.environ.get("KDREPRO_TEST_GPU", "") not in ("", "0")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+for _switch in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE"):  # eager, NCHW: the tests that want them set them
+    os.environ.pop(_switch, None)
 if not GPU_TESTS:  # set before anything initialises CUDA
     os.environ["ACCELERATE_USE_CPU"] = "1"
     os.environ["CUDA_VISIBLE_DEVICES"] = ""

@@ -73,6 +73,11 @@ def _cmd_run(args) -> None:
     params = {name: parse_value(value) for name, value in (args.param or [])}
     if args.precision:  # the notebook's kernel inherits it; every "auto" recipe of the chapter follows it
         os.environ["KDREPRO_PRECISION"] = args.precision
+    from .engine.trainer import SPEED_SWITCHES
+
+    for name, env in SPEED_SWITCHES.items():  # inherited by the kernel too
+        if getattr(args, name):
+            os.environ[env] = "1"
     path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh, rehearse=args.rehearse)
     print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
 
@@ -219,6 +224,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                      help="auto (default): bf16 where the GPU or CPU computes it natively, else float32; "
                           "fp32: float32 everywhere (bit-for-bit runs); bf16: bf16 autocast everywhere")
+    run.add_argument("--channels-last", action="store_true", dest="channels_last",
+                     help="convolutions in channels-last memory layout (faster on most CPUs and GPUs)")
+    run.add_argument("--compile", action="store_true",
+                     help="torch.compile each trained network (minutes to compile, then faster steps)")
     run.add_argument("--rehearse", action="store_true",
                      help="with --scale full: run the full recipe end to end with every training capped to a few "
                           "steps, on whatever data is prepared (into runs/CHAPTER/full-rehearsal; never published)")

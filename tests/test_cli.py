@@ -1,9 +1,11 @@
 """The command line refuses bad input with the valid choices, and runs a chapter."""
 
 import json
+import os
 
 import pytest
 
+from conftest import REPO
 from kdrepro.cli import main
 
 
@@ -87,3 +89,16 @@ def test_a_chapter_that_stops_on_missing_data_says_what_to_do_not_papermills_tra
     assert "Traceback" not in err and "PapermillExecutionError" not in err and len(err.splitlines()) < 20
     assert err.startswith("kdrepro: error: hinton stopped: ") and "kdrepro data prepare mnist" in err
     assert str(run / "01_hinton_kd.ipynb") in err and (run / "01_hinton_kd.ipynb").is_file()
+
+
+def test_the_speed_switches_reach_the_chapters_kernel_through_the_environment(monkeypatch):
+    from kdrepro import cli
+
+    seen = {}
+    monkeypatch.setattr("kdrepro.chapters.runner.run_chapter",
+                        lambda *a, **k: seen.update(cl=os.environ.get("KDREPRO_CHANNELS_LAST"),
+                                                    comp=os.environ.get("KDREPRO_COMPILE")) or REPO / "x" / "nb")
+    for name in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE"):
+        monkeypatch.setenv(name, "0")  # recorded, so that the "1" the CLI sets is undone after the test
+    assert cli.main(["run", "hinton", "--channels-last", "--compile"]) == 0
+    assert seen == {"cl": "1", "comp": "1"}

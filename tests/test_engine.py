@@ -405,3 +405,33 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_epoch_or_is_refused_in_
         (run / name).write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match=r"is damaged and no earlier checkpoint is readable.*--fresh"):
         fit(run)
+
+
+def test_channels_last_and_compiled_steps_train_as_the_eager_step_does(monkeypatch):
+    """The two speed switches change the memory layout and the kernels, not the arithmetic: the same
+    run's losses agree to float32 rounding, and what is saved is the plain module."""
+    from kdrepro.engine import Split
+
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.randint(0, 256, (48, 3, 16, 16), generator=g, dtype=torch.uint8),
+                  torch.randint(0, 4, (48,), generator=g), (0.5,) * 3, (0.25,) * 3)
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=0.05)
+
+    def run(env=None):
+        for name in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE"):
+            monkeypatch.delenv(name, raising=False)
+        if env:
+            monkeypatch.setenv(env, "1")
+        model = create_model("resnet8", num_classes=4, seed=0)
+        trainer = Trainer(cfg, None, verbose=False)
+        history = trainer.fit(CrossEntropy(model), split)
+        return history[0]["train_loss"], model, trainer.context
+
+    eager, _, context = run()
+    channels_last, model, cl_context = run("KDREPRO_CHANNELS_LAST")
+    compiled, model2, _ = run("KDREPRO_COMPILE")
+    assert "channels_last" not in context and cl_context["channels_last"] is True  # unfinished runs keep to it
+    assert channels_last == pytest.approx(eager, rel=1e-4) and compiled == pytest.approx(eager, rel=1e-4)
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert type(model2).__name__ != "OptimizedModule" and not any("_orig_mod" in k for k in model2.state_dict())

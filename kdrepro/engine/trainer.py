@@ -63,6 +63,17 @@ def _progress_default() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
+SPEED_SWITCHES = {"channels_last": "KDREPRO_CHANNELS_LAST", "compile": "KDREPRO_COMPILE"}
+
+
+def speed_switches() -> dict[str, bool]:
+    """How this process runs the steps, not what it computes: convolutions in channels-last memory
+    layout, and ``torch.compile`` of each trained network's forward (its method's losses included).
+    Both off unless ``KDREPRO_CHANNELS_LAST=1`` / ``KDREPRO_COMPILE=1`` (``kdrepro run --channels-last
+    --compile``)."""
+    return {name: os.environ.get(env, "").lower() in ("1", "true", "yes") for name, env in SPEED_SWITCHES.items()}
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None, *, verbose: bool | int = True,
                  progress: bool | None = None, callbacks: list[Callback] = ()):
@@ -72,6 +83,7 @@ class Trainer:
         self.progress = _progress_default() if progress is None else progress
         self.callbacks = list(callbacks)
         self.accelerator = make_accelerator(config.mixed_precision)
+        self.switches = speed_switches()
         self.state = TrainState()
 
     # -- conveniences ---------------------------------------------------------------------
@@ -83,7 +95,9 @@ class Trainer:
     def context(self) -> dict:
         """What a checkpoint must share with the process resuming it for the run to stay exact."""
         acc = self.accelerator
-        return {"device": acc.device.type, "mixed_precision": str(acc.mixed_precision), "processes": acc.num_processes}
+        on = {name: True for name, value in self.switches.items() if value}  # (absent when off, as before they existed)
+        return {"device": acc.device.type, "mixed_precision": str(acc.mixed_precision), "processes": acc.num_processes,
+                **on}
 
     @property
     def is_main(self) -> bool:
@@ -141,6 +155,9 @@ class Trainer:
         for module in distiller.frozen_modules():
             module.to(acc.device)
         distiller.to(acc.device)
+        if self.switches["channels_last"]:  # 4-d weights (and, per step, the images) in NHWC order
+            for module in (distiller, *distiller.frozen_modules()):
+                module.to(memory_format=torch.channels_last)
         parts = distiller.parts()  # None: the whole distiller is one network with one optimiser
         modules = {"": distiller} if parts is None else dict(parts)
         optimizers = {n: self._optimizer([p for p in m.parameters() if p.requires_grad]) for n, m in modules.items()}
@@ -171,6 +188,8 @@ class Trainer:
             wrapped[name], optimizers[name] = acc.prepare(modules[name], optimizers[name])
         if checkpoint is not None:  # after prepare, which would move Adam's step counters onto the GPU
             _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
+        if self.switches["compile"]:  # the forward compiled; the eager modules stay what is saved and evaluated
+            wrapped = {name: torch.compile(module) for name, module in wrapped.items()}
         loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
@@ -250,6 +269,8 @@ class Trainer:
             batch = next(batches)
             if mix is not None:
                 batch = mix(batch)
+            if self.switches["channels_last"] and isinstance(batch.x, Tensor) and batch.x.dim() == 4:
+                batch = batch._replace(x=batch.x.contiguous(memory_format=torch.channels_last))
             lr = c.lr * lr_factor(c, epoch + step / steps)
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
