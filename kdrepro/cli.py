@@ -178,8 +178,9 @@ def _cmd_deit_train(args) -> None:
 
     ds = dc.setup(args.scale, size=args.size, teacher_checkpoint=args.teacher_checkpoint, workers=args.workers,
                   seeds=args.seeds, evaluate_teacher=False)
-    dc.run(ds, args.modes)
-    for mode in args.modes:
+    modes = args.modes or dc.MODES
+    dc.run(ds, modes)
+    for mode in modes:
         _say(f"{mode:<17} {', '.join(f'{a:.2f}' for a in dc.accuracies(ds, mode))}% "
              f"({ds.student_name(mode)}, {ds.dataset}, {ds.scale})")
 
@@ -246,8 +247,8 @@ def parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     dt = deit.add_parser("train", help="train (or resume) the DeiT chapter's students of the given modes")
     dt.add_argument("--scale", default="full", help="full (default: ImageNet), medium or smoke")
-    dt.add_argument("--modes", nargs="+", default=["none", "soft", "hard", "token_hard"],
-                    help="none soft soft_batch hard token_hard two_class_tokens (default: Table 3's four)")
+    dt.add_argument("--modes", nargs="+", default=None,
+                    help="none soft soft_batch hard token_hard two_class_tokens (default: all, as the chapter)")
     dt.add_argument("--size", default=None, help="full: tiny (default), small or base")
     dt.add_argument("--teacher-checkpoint", default=None, help="full: a state dict of timm's regnety_160")
     dt.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")

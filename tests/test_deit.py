@@ -160,3 +160,32 @@ def test_impossible_set_ups_are_refused_with_what_to_do():
         wrong(torch.randn(2, 3, 32, 32), torch.tensor([0, 1]))
     with pytest.raises(ConfigError, match="two prefix tokens"):
         token_cosine(_vit(False), torch.randn(2, 3, 32, 32))
+
+
+def test_an_unknown_mode_is_refused_before_anything_trains():
+    from types import SimpleNamespace
+
+    from kdrepro.chapters import deit as dc
+
+    ds = SimpleNamespace(seeds=(0,), runs={})
+    with pytest.raises(ConfigError, match="unknown mode.*'token'.*valid: none"):
+        dc.run(ds, ["none", "token"])
+    assert ds.runs == {}
+
+
+def test_a_claim_whose_runs_were_left_out_is_listed_not_judged():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from kdrepro.chapters import deit as dc
+    from kdrepro.data import get_spec
+    from kdrepro.recipes.deit import recipe
+
+    runs = {(m, 0): (None, [{"test_accuracy": 70.0}], None) for m in ("none", "token_hard")}
+    ds = dc.DeitSetup("medium", recipe("medium"), "cifar10", get_spec("cifar10"), None, (0,),
+                      (None, SimpleNamespace(size=10_000)), runs)
+    checks = {c.key: c for c in dc.checks(ds, pd.DataFrame())}
+    assert checks["touvron2021/claim/hard_at_least_soft"].verdict == "not comparable"
+    assert "needs the hard and soft runs" in checks["touvron2021/claim/hard_at_least_soft"].reason
+    assert checks["touvron2021/claim/distilled_beats_alone"].verdict == "inconclusive"

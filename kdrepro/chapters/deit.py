@@ -186,6 +186,9 @@ def train(ds: DeitSetup, mode: str, seed: int, verbose: bool | int = True):
 
 
 def run(ds: DeitSetup, modes=MODES, verbose: bool | int = True) -> None:
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ConfigError(f"unknown mode(s) {', '.join(map(repr, unknown))}; valid: {', '.join(MODES)}")
     for seed in ds.seeds:
         for mode in modes:
             if (mode, seed) not in ds.runs and is_main_process():
