@@ -258,13 +258,14 @@ def test_multicrop_views_made_by_the_workers_train_dino_through_the_streamed_loa
     from standins import make_image_folder
 
     image = Image.fromarray(torch.randint(0, 256, (50, 60, 3), dtype=torch.uint8).numpy())
-    views = MultiCropViews(global_size=8, local_size=4, n_local=1)(image)
+    views = MultiCropViews(MultiCrop(global_size=8, local_size=4, n_local=1))(image)
     assert [tuple(v.shape) for v in views] == [(3, 8, 8), (3, 8, 8), (3, 4, 4)] and views[0].dtype == torch.float32
     full = MultiCropViews()  # the paper's: 2 × 224 px and 10 × 96 px
     assert [v.shape[-1] for v in full(image)] == [224] * 2 + [96] * 10
     folder = make_image_folder(tmp_path / "images", per_class=(4, 1))
     split = StreamSplit.from_image_folder(ImageFolder(str(folder / "train"),
-                                                      transform=MultiCropViews(8, 4, n_local=1)), workers=1)
+                                                      transform=MultiCropViews(MultiCrop(8, 4, n_local=1))),
+                                       workers=1)
     batch = next(iter(StreamLoader(split, 4)))
     assert isinstance(batch.x, list) and [tuple(v.shape) for v in batch.x] == [(4, 3, 8, 8)] * 2 + [(4, 3, 4, 4)]
     dino = _tiny_dino()

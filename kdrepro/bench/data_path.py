@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.image_folders import IMAGENET_MEAN, IMAGENET_STD
 from ..data.imagenet import TrainTransform
 from ..data.streaming import StreamLoader, StreamSplit
 from ..engine import Split, TrainConfig, Trainer
@@ -21,10 +22,7 @@ from ..methods.deit import DeiT
 from ..models import create_model
 from .timing import StepClock
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CLASSES = 10
-
-
 PREFETCH = 4  # batches each StreamLoader worker prepares ahead (its DataLoader's prefetch_factor)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import statistics
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -201,8 +202,6 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
                 value = measure(variants[variant], pair, split, size, device)
                 rows[(pair, variant)].images_per_s.append(value)
                 log(f"[{repeat + 1}/{size.repeats}] {pair[0]} → {pair[1]:<10} {variant:<52} {value:9.1f} images/s")
-    import tempfile
-
     with tempfile.TemporaryDirectory() as scratch:
         data_path = measure_data_path(DATA_PATH[size_name], device, Path(out_dir or scratch), log)
     commit, dirty = git_commit()

@@ -29,14 +29,18 @@ WNID = re.compile(r"^n\d{8}$")
 IMAGE_SUFFIXES = {".jpeg", ".jpg", ".png"}
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the ImageNet statistics every paper here normalises with
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 @dataclass(frozen=True)
 class FolderSpec:
     name: str
     classes: int
     sizes: dict[str, int]  # split → images
     where: str  # where a user gets it
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)  # the ImageNet statistics every paper here normalises with
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 FOLDER_DATASETS = {

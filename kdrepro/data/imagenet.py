@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .image_folders import folder_spec, image_folder, read_folder_meta
+from .image_folders import IMAGENET_MEAN, IMAGENET_STD, folder_spec, image_folder, read_folder_meta
 from .streaming import StreamSplit
 
 
@@ -54,13 +54,11 @@ class TrainTransform:
                                 mean=mean, std=std)
 
 
-def eval_transform(size: int = 224, crop_pct: float = 0.875, mean=None, std=None):
+def eval_transform(size: int = 224, crop_pct: float = 0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """Resize the shorter side to ``size / crop_pct`` (bicubic), centre crop ``size``, normalise."""
     from timm.data import create_transform
 
-    spec = folder_spec("imagenet")
-    return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct,
-                            mean=mean or spec.mean, std=std or spec.std)
+    return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct, mean=mean, std=std)
 
 
 def num_classes(name: str = "imagenet") -> int:

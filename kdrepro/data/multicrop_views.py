@@ -16,19 +16,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .image_folders import IMAGENET_MEAN, IMAGENET_STD
+from .multicrop import MultiCrop
+
+IMAGENET_CROPS = MultiCrop(global_size=224, local_size=96, n_local=10)  # the paper's 2 × 224 px + 10 × 96 px
+
 
 @dataclass(frozen=True)
 class MultiCropViews:
-    """A transform: PIL image → list of normalised view tensors, the global ones first."""
+    """A transform: PIL image → list of normalised view tensors, the global ones first. ``crops`` is the
+    views' geometry, the same :class:`~kdrepro.data.multicrop.MultiCrop` the DINO method is given."""
 
-    global_size: int = 224
-    local_size: int = 96
-    n_global: int = 2
-    n_local: int = 10
-    global_scale: tuple[float, float] = (0.4, 1.0)
-    local_scale: tuple[float, float] = (0.05, 0.4)
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    crops: MultiCrop = IMAGENET_CROPS
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
     def __post_init__(self):
         object.__setattr__(self, "_views", self._build())
@@ -52,14 +53,10 @@ class MultiCropViews:
             steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)]
             return v2.Compose(steps)
 
-        firsts = [view(self.global_size, self.global_scale, 1.0), view(self.global_size, self.global_scale, 0.1, 0.2)]
-        globals_ = [firsts[min(i, 1)] for i in range(self.n_global)]
-        local = view(self.local_size, self.local_scale, 0.5)
-        return globals_ + [local] * self.n_local
-
-    @property
-    def n_views(self) -> int:
-        return self.n_global + self.n_local
+        c = self.crops
+        firsts = [view(c.global_size, c.global_scale, 1.0), view(c.global_size, c.global_scale, 0.1, c.solarize_p)]
+        globals_ = [firsts[min(i, 1)] for i in range(c.n_global)]
+        return globals_ + [view(c.local_size, c.local_scale, 0.5)] * c.n_local
 
     def __call__(self, image) -> list:
         return [v(image.convert("RGB")) for v in self._views]

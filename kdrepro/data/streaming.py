@@ -118,7 +118,7 @@ class _RepeatedBatches(Sampler[list[int]]):
 
         self.sampler = RepeatAugSampler(range(size), num_replicas=world_size, rank=rank, shuffle=True,
                                         num_repeats=repeats)
-        self.batch_size, self.drop_last, self.rank = batch_size, drop_last, rank
+        self.batch_size, self.drop_last = batch_size, drop_last
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)

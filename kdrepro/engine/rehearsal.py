@@ -2,11 +2,11 @@
 evaluation, checks and ``results.json`` — with every training run capped to a few small steps.
 
 ``kdrepro run CHAPTER --scale full --rehearse`` sets ``KDREPRO_REHEARSE=1`` for the notebook's
-kernel, and every run folder moves under ``runs/rehearsal/``. The engine then caps each recipe it is given (:func:`rehearsal_config`: at most 2 epochs of
-2 steps of at most 8 images, early stopping off), trains on the first 256 images of its training
-split (and a teacher's recorded outputs cover those) and evaluates on the first 256 images of each
-held-out split; the
-recipe is otherwise built exactly as at full scale (schedule lengths included, so its shape is not
+kernel, and every run folder moves under ``runs/rehearsal/``. The engine then caps each recipe it is
+given (:func:`rehearsal_config`: at most 2 epochs of 2 steps of at most 8 images, early stopping
+off), trains on the first 256 images of its training split (and a teacher's recorded outputs cover
+those) and evaluates on the first 256 images of each held-out split; the recipe is otherwise built
+exactly as at full scale (schedule lengths included, so its shape is not
 what a short run would have). What a rehearsal measures is never compared with a paper (every
 check says "not comparable"), its results are marked ``"rehearsal": true``, and ``kdrepro publish``
 refuses them. It proves that the code a user runs on a GPU box with the paper's data executes.

@@ -2,7 +2,7 @@
 
 ``full`` is the paper's (:class:`DeitImageNetRecipe`): ImageNet-1k, timm's DeiT models, 300
 epochs, AdamW (lr 5e-4 × batch / 512, weight decay 0.05), batch 1024, cosine schedule with 5
-warm-up epochs down to 1e-5, drop path 0.1, a RegNetY-16GF teacher (82.9 %), τ = 3, λ = 0.1, and
+warm-up epochs down to 1e-5, drop path 0.1, a RegNetY-16GF teacher (82.9 %, second-hand), τ = 3, λ = 0.1, and
 the paper's augmentation (RandAugment, random erasing, Mixup, CutMix, label smoothing, repeated
 augmentation). ``medium`` trains a small ViT on 32×32 images (4×4 patches) from a CIFAR CNN teacher of
 the zoo, with AdamW, a cosine schedule and crop + flip: it checks the paper's *claims*, which
@@ -56,7 +56,7 @@ RECIPES: dict[str, DeitRecipe] = {
 @dataclass(frozen=True)
 class DeitImageNetRecipe:
     """The paper's ImageNet-1k setting. Every value is the official ``main.py``'s default
-    (facebookresearch/deit, read first-hand) unless noted; the paper's Section 6 / Table 9 give the same."""
+    (facebookresearch/deit, read first-hand) unless noted."""
 
     dataset: str = "imagenet"
     teacher: str = "regnety_160.deit_in1k"  # the official regnety_160-a5fe301d.pth (82.9 %, second-hand)
