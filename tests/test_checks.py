@@ -2,7 +2,7 @@
 
 import pytest
 
-from kdrepro.checks import NOT_COMPARABLE, PUBLISHED, check, check_claim, get_published
+from kdrepro.checks import NOT_COMPARABLE, PUBLISHED, check, check_claim, check_seeds, get_published
 from kdrepro.errors import ConfigError
 
 KEY = "hinton2015/mnist/distilled_errors"  # 74 errors, "at most" +20
@@ -43,6 +43,15 @@ def test_two_sided_sense():
     setting = dict(get_published(key).setting)
     assert check(key, 176, scale="full", setting=setting).verdict == "pass"
     assert check(key, 115, scale="full", setting=setting).verdict == "fail"
+
+
+def test_seeds_are_judged_on_their_mean_and_listed():
+    one_bad_seed = check_seeds(KEY, [70, 80, 105], scale="full", setting=SETTING)  # mean 85 ≤ 74 + 20
+    assert one_bad_seed.verdict == "pass" and one_bad_seed.measured == 85 and one_bad_seed.difference == 11
+    assert "3 seed(s): 70, 80, 105, sd 18.0" in one_bad_seed.reason and "mean" in one_bad_seed.tolerance
+    assert check_seeds(KEY, [90, 96, 99], scale="full", setting=SETTING).verdict == "fail"  # mean 95
+    smoke = check_seeds(KEY, [74], scale="smoke", setting=SETTING)
+    assert smoke.verdict == NOT_COMPARABLE and smoke.reason.startswith("smoke") and "1 seed(s): 74" in smoke.reason
 
 
 def test_claims():

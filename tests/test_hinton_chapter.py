@@ -52,3 +52,24 @@ def test_the_best_shift_is_searched_both_ways_and_ties_go_to_the_smallest():
     logits = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
     assert best_bias_shift(logits, torch.tensor([1, 1]), 1, -torch.arange(0, 3.01, 1.0)) == (0.0, 0)
     assert best_bias_shift(logits, torch.tensor([0, 0]), 1, -torch.arange(0, 3.01, 1.0)) == (-1.0, 0)  # a tie at -1 goes to the first class, the right one
+
+
+def test_the_headline_is_trained_for_every_seed_and_a_run_trained_elsewhere_is_reused(tmp_path):
+    import pytest
+
+    from kdrepro.chapters import hinton as hc
+    from kdrepro.paths import data_root
+
+    if not (data_root() / "mnist" / "meta.json").is_file():
+        pytest.skip("MNIST is not prepared (make test prepares it)")
+    hs = hc.setup("smoke", tmp_path, seed=4)  # the smoke recipe trains 2 seeds
+    elsewhere = hc.train_seed(hs, 5)  # as a second process would, before the chapter gets there
+    hc.train_teacher(hs)
+    hc.train_students(hs)
+    seeds = hc.train_seeds(hs)
+    assert list(seeds.errors) == [4, 5] and seeds.errors[5] == elsewhere
+    assert (tmp_path / "seed5" / "teacher" / "model.pt").is_file() and not (tmp_path / "seed4").exists()
+    assert hs.headline("distilled") == [hs.errors("distilled"), elsewhere["distilled"]]
+    table = seeds.table()
+    assert list(table.index) == ["seed 4", "seed 5", "mean", "sd"] and list(table.columns) == list(hc.HEADLINE)
+    assert table.loc["mean", "teacher"] == sum(seeds.of("teacher")) / 2

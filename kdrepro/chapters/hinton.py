@@ -5,6 +5,8 @@ that recovers the digits the student never saw."""
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .. import data
-from ..checks import Check, check, check_claim
+from ..checks import Check, check, check_claim, check_seeds
 from ..data import DatasetSpec
 from ..engine import Split, TrainConfig, Trainer, predict_logits, process_device, save_model
 from ..evaluation.error_counts import best_bias_shift, class_bias, error_count, errors_per_class
@@ -25,6 +27,24 @@ TEACHER = "mlp_1200_1200_dropout"
 PAPER_SHIFT_3 = 3.5  # the paper's bias shift for class 3 (chosen on the test set, Section 3)
 PAPER_SHIFT_78 = -7.6  # the paper's shift of the biases of 7 and 8 (also chosen on the test set)
 SHIFTS = torch.arange(0, 12.01, 0.25)  # the bias shifts searched on training images (in magnitude)
+HEADLINE = ("teacher", "student", "distilled")  # the nets trained with every seed of the recipe
+
+
+@dataclass
+class Seeds:
+    """The headline nets' test errors for each seed."""
+    errors: dict[int, dict[str, int]]  # seed → net → test errors
+
+    def of(self, name: str) -> list[int]:
+        return [by_net[name] for by_net in self.errors.values()]
+
+    def table(self) -> pd.DataFrame:
+        """One row per seed, then the mean and the standard deviation."""
+        rows = {f"seed {s}": by_net for s, by_net in self.errors.items()}
+        rows["mean"] = {n: round(statistics.fmean(self.of(n)), 1) for n in HEADLINE}
+        if len(self.errors) > 1:
+            rows["sd"] = {n: round(statistics.stdev(self.of(n)), 1) for n in HEADLINE}
+        return pd.DataFrame(rows).T.rename_axis("test errors")
 
 
 @dataclass
@@ -43,6 +63,7 @@ class HintonSetup:
     teacher: torch.nn.Module | None = None
     stored: StoredTeacher | None = None  # the teacher's logits on the training images, computed once
     hist: dict[str, list[dict]] = field(default_factory=dict)  # every trained net's history, by name
+    seeds: Seeds | None = None  # the headline over the recipe's seeds, once trained
 
     @property
     def n_train(self) -> int:
@@ -65,6 +86,11 @@ class HintonSetup:
     def errors(self, name: str) -> int:
         """Test errors of the net ``name`` (``teacher``, ``student``, ``distilled``, …) after its last epoch."""
         return self.hist[name][-1]["test_errors"]
+
+    def headline(self, name: str) -> list[int]:
+        """Test errors of the headline net ``name`` for every seed trained (this run's alone before
+        :func:`train_seeds`)."""
+        return self.seeds.of(name) if self.seeds else [self.errors(name)]
 
 
 def setup(scale: str, out: Path, seed: int = 0, temperature: float = 20.0, teacher_epochs: int | None = None,
@@ -96,8 +122,17 @@ def train_teacher(hs: HintonSetup) -> torch.nn.Module:
         CrossEntropy(teacher), hs.train, hs.test, augment=data.Augment(jitter=hs.recipe.jitter))
     save_model(teacher, hs.out / "teacher" / "model.pt", test_errors=hs.errors("teacher"))
     hs.teacher = teacher.eval()
-    hs.stored = StoredTeacher(logits(hs, teacher, hs.train))
+    hs.stored = StoredTeacher(training_logits(hs, teacher))
     return hs.teacher
+
+
+def training_logits(hs: HintonSetup, model: torch.nn.Module) -> Tensor:
+    """``model``'s logits on the run's training images, at their indices in the whole training set (a
+    stored teacher is looked up by sample index); zeros at the images a subset leaves out."""
+    if hs.train.indices is None:
+        return logits(hs, model, hs.train)
+    known = logits(hs, model, hs.train, subset=True)
+    return known.new_zeros(len(hs.train.labels), known.shape[1]).index_copy_(0, hs.train.indices, known)
 
 
 def student(hs: HintonSetup, hidden=(800, 800)) -> torch.nn.Module:
@@ -121,6 +156,31 @@ def train_students(hs: HintonSetup) -> pd.DataFrame:
                                   verbose=hs.verbose)
     return pd.DataFrame({name: {"test errors": h[-1]["test_errors"], "test accuracy %": h[-1]["test_accuracy"]}
                          for name, h in hs.hist.items()}).T
+
+
+def reseeded(hs: HintonSetup, seed: int) -> HintonSetup:
+    """The chapter's setup with another seed, writing to ``out/seed<seed>``."""
+    return dataclasses.replace(hs, seed=seed, teacher_cfg=hs.teacher_cfg.replace(seed=seed),
+                               student_cfg=hs.student_cfg.replace(seed=seed), out=hs.out / f"seed{seed}",
+                               teacher=None, stored=None, hist={}, seeds=None)
+
+
+def train_seed(hs: HintonSetup, seed: int) -> dict[str, int]:
+    """The teacher, the student on hard labels and the distilled student with ``seed``: their test errors.
+    Separate processes may train different seeds at once; the chapter then reuses their runs."""
+    other = reseeded(hs, seed)
+    train_teacher(other)
+    train_students(other)
+    return {name: other.errors(name) for name in HEADLINE}
+
+
+def train_seeds(hs: HintonSetup) -> Seeds:
+    """The headline over the recipe's seeds: this run's own seed and the ``recipe.seeds - 1`` after it."""
+    errors = {hs.seed: {name: hs.errors(name) for name in HEADLINE}}
+    for seed in range(hs.seed + 1, hs.seed + hs.recipe.seeds):
+        errors[seed] = train_seed(hs, seed)
+    hs.seeds = Seeds(errors)
+    return hs.seeds
 
 
 @dataclass
@@ -227,11 +287,11 @@ def checks(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,
     outside = [sweeps.narrow[T] for T in sweeps.narrow if not 2.5 <= T <= 4]
     scale = hs.scale
     out = [
-        check("hinton2015/mnist/teacher_errors", hs.errors("teacher"), scale=scale,
-              setting={**base, "model": TEACHER, "jitter": hs.recipe.jitter}),
-        check("hinton2015/mnist/student_errors", hs.errors("student"), scale=scale,
-              setting={**base, "model": "mlp_800_800", "jitter": 0}),
-        check("hinton2015/mnist/distilled_errors", hs.errors("distilled"), scale=scale, setting=pair),
+        check_seeds("hinton2015/mnist/teacher_errors", hs.headline("teacher"), scale=scale,
+                    setting={**base, "model": TEACHER, "jitter": hs.recipe.jitter}),
+        check_seeds("hinton2015/mnist/student_errors", hs.headline("student"), scale=scale,
+                    setting={**base, "model": "mlp_800_800", "jitter": 0}),
+        check_seeds("hinton2015/mnist/distilled_errors", hs.headline("distilled"), scale=scale, setting=pair),
         check("hinton2015/mnist/omit3_errors", unshifted[0], scale=scale, setting=no3_pair),
         check("hinton2015/mnist/omit3_errors_on_3", unshifted[1], scale=scale, setting=no3_pair),
         check("hinton2015/mnist/omit3_bias_errors", shifted[0], scale=scale, setting=no3_pair),
@@ -271,5 +331,6 @@ def metrics(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,
         "omit3_chosen_shift": omitted.shift, "omit3_shifted_errors": shifted[0], "omit3_shifted_errors_on_3": shifted[1],
         "omit3_paper_shift_errors": paper[0], "omit3_paper_shift_errors_on_3": paper[1],
         **extra,
+        "seeds": {str(seed): by_net for seed, by_net in hs.seeds.errors.items()} if hs.seeds else {},
         "train_size": hs.n_train, "epochs": {"teacher": hs.teacher_cfg.epochs, "student": hs.student_cfg.epochs},
     }

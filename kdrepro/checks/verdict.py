@@ -71,6 +71,18 @@ def check(key: str, measured: float, *, scale: str, setting: dict) -> Check:
                  p.source, dict(p.setting))
 
 
+def check_seeds(key: str, values: list[float], *, scale: str, setting: dict) -> Check:
+    """:func:`check` on the mean of ``values`` (one per seed); the seeds and their spread are
+    written beneath the verdict."""
+    mean = statistics.fmean(values)
+    result = check(key, round(mean, 2), scale=scale, setting=setting)
+    spread = f", sd {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+    seeds = f"mean of {len(values)} seed(s): {', '.join(f'{v:g}' for v in values)}{spread}"
+    result.reason = f"{result.reason}; {seeds}" if result.reason else seeds
+    result.tolerance += " (on the mean)"
+    return result
+
+
 def check_claim(key: str, holds: bool, evidence: str, *, scale: str, setting: dict, undecided: str = "") -> Check:
     """A qualitative claim: pass when our measurement shows it (``evidence`` says what we saw);
     *inconclusive* when ``undecided`` says why the measurement cannot tell (e.g. within its noise)."""
