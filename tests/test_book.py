@@ -176,6 +176,33 @@ def test_a_further_page_of_a_chapter_is_a_section_under_it(tmp_path):
     assert "sections" not in chapters[0] and "sections" not in chapters[2]
 
 
+def test_the_page_shows_the_largest_scale_and_the_others_stay_reachable(tmp_path):
+    import yaml
+
+    runs, book = tmp_path / "runs", tmp_path / "book"
+    chapters = book / "chapters"
+    make_run(runs, scale="medium")
+    publish("hinton", "medium", runs=runs, book=book)
+    make_run(runs, scale="full", results=results_for(scale="full"))
+    assert publish("hinton", "full", runs=runs, book=book) == chapters / "01_hinton_kd.ipynb"
+    assert json.loads((chapters / "01_hinton_kd.results.json").read_text())["scale"] == "full"
+    assert json.loads((chapters / "medium" / "01_hinton_kd.results.json").read_text())["scale"] == "medium"
+    # a later medium run goes beside the full page, not over it
+    assert publish("hinton", "medium", runs=runs, book=book) == chapters / "medium" / "01_hinton_kd.ipynb"
+    assert json.loads((chapters / "01_hinton_kd.results.json").read_text())["scale"] == "full"
+
+    toc = yaml.safe_load((tmp_path / "_toc.yml").read_text())["parts"][1]["chapters"]
+    assert toc == [{"file": "book/chapters/01_hinton_kd", "sections": [{"file": "book/chapters/medium/01_hinton_kd"}]}]
+    main, kept = (nbformat.read(p, as_version=4) for p in (chapters / "01_hinton_kd.ipynb",
+                                                          chapters / "medium" / "01_hinton_kd.ipynb"))
+    header = next(c.source for c in main.cells if RUN_CARD_TAG in c.metadata.get("tags", []))
+    assert "**Scale:** full" in header and "{doc}`the medium run <medium/01_hinton_kd>`" in header
+    header = next(c.source for c in kept.cells if RUN_CARD_TAG in c.metadata.get("tags", []))
+    assert "**Scale:** medium" in header and "<../../scoreboard>" in header and "<../01_hinton_kd>" in header
+    assert "<td>full</td>" in (book / "scoreboard.md").read_text()  # the scoreboard reads the chapter's page
+    assert "<td>medium</td>" not in (book / "scoreboard.md").read_text()
+
+
 def test_scoreboard_without_chapters_says_so(tmp_path):
     text = write_scoreboard(tmp_path / "book").read_text()
     assert "No chapter has been published yet" in text
@@ -306,11 +333,14 @@ def test_a_published_chapter_builds_strictly_and_reads_offline(tmp_path):
     book = copy_book_sources(tmp_path)
     make_run(tmp_path / "runs")
     publish("hinton", "medium", runs=tmp_path / "runs", book=book)
+    make_run(tmp_path / "runs", scale="full", results=results_for(scale="full"))
+    publish("hinton", "full", runs=tmp_path / "runs", book=book)  # the medium page moves one folder down
     html = build_book(strict=True, root=tmp_path)
+    assert "About this run" in (html / "book" / "chapters" / "medium" / "01_hinton_kd.html").read_text()
     page = html / "book" / "chapters" / "01_hinton_kd.html"
     text = page.read_text(encoding="utf-8")
     words = " ".join(re.sub(r"<[^>]+>", " ", text).split())
-    assert "About this run" in words and "kdrepro run hinton --scale medium" in words
+    assert "About this run" in words and "kdrepro run hinton --scale full" in words and "the medium run" in words
     assert "<strong>not comparable</strong>" in text  # the notebook's checks table output
     assert "Read the chapter" in (html / "book" / "scoreboard.html").read_text(encoding="utf-8")
     _assert_mathjax_is_local(html, "book/chapters/01_hinton_kd.html")

@@ -23,6 +23,7 @@ from ..paths import book_root
 from .checks_table import checks_html_folded
 from .run_info import load_results, run_facts
 from .run_times import load_times, time_text
+from .scale_pages import other_scales
 from .summary import ChapterSummary, badge_html
 
 HEADER_TAG = "kdrepro-run-card"
@@ -103,17 +104,32 @@ def rerun_box(chapter: Chapter, scale: str, params: list[tuple[str, str]], times
     ])
 
 
-def header_markdown(chapter: Chapter, results: dict, params: list[tuple[str, str]], times: dict) -> str:
-    """The whole header cell: run facts, checks, rerun box."""
+def _other_runs(stem: str, page_of: str | None, others: list[str]) -> list[str]:
+    """A line linking the chapter's other published scales (or, on such a page, its main page)."""
+    if page_of:
+        return ["", f"This page keeps the chapter's **{page_of}** run; {{doc}}`the chapter's page <../{stem}>` "
+                    "shows its largest published scale."]
+    if others:
+        links = ", ".join(f"{{doc}}`the {s} run <{s}/{stem}>`" for s in others)
+        return ["", f"Also published: {links}."]
+    return []
+
+
+def header_markdown(chapter: Chapter, results: dict, params: list[tuple[str, str]], times: dict,
+                    others: list[str] = (), page_of: str | None = None) -> str:
+    """The whole header cell: run facts, checks, rerun box. ``others``: the scales published on pages
+    of their own; ``page_of``: set on such a page (one folder down), to its scale."""
     summary = ChapterSummary(chapter, results)
     scale = str(results.get("scale", "?"))
+    up = "../../" if page_of else "../"
     return "\n".join([
         ":::{admonition} About this run",
         ":class: note",
         "",
         *run_facts({**results, "scale": scale}),
         "",
-        "The {doc}`scoreboard <../scoreboard>` sets this chapter beside the others.",
+        f"The {{doc}}`scoreboard <{up}scoreboard>` sets this chapter beside the others.",
+        *_other_runs(Path(chapter.notebook).stem, page_of, list(others)),
         ":::",
         "",
         f"**Checks against the paper:** {badge_html(summary.verdict)} — {summary.counts_text()}. "
@@ -158,15 +174,20 @@ def refresh_chapter_pages(book: Path | None = None) -> list[Path]:
     book = Path(book or book_root())
     times = load_times(book)
     by_stem = {Path(c.notebook).stem: c for c in ALL_CHAPTERS}
+    chapters = book / "chapters"
+    pages = [(p, None) for p in sorted(chapters.glob("*.results.json"))]
+    pages += [(p, scale) for scale in SCALES for p in sorted((chapters / scale).glob("*.results.json"))]
     changed = []
-    for results_path in sorted((book / "chapters").glob("*.results.json")):
+    for results_path, page_of in pages:
         stem = results_path.name[: -len(".results.json")]
         page, chapter = results_path.with_name(stem + ".ipynb"), by_stem.get(stem)
         if chapter is None or not page.is_file():
             continue
         results = load_results(results_path)
         nb = nbformat.read(page, as_version=4)
-        text = header_markdown(chapter, results, injected_parameters(nb), times.get(chapter.name, {}))
+        others = [] if page_of else other_scales(chapters, stem)
+        text = header_markdown(chapter, results, injected_parameters(nb), times.get(chapter.name, {}),
+                               others, page_of)
         old = next((c.source for c in nb.cells if HEADER_TAG in c.get("metadata", {}).get("tags", [])), None)
         if old != text:
             write_text(page, nbformat.writes(set_header(nb, text)))

@@ -15,6 +15,7 @@ from .landing import write_landing
 from .performance import write_performance
 from .run_info import load_results
 from .run_times import record_time
+from .scale_pages import place
 from .scoreboard import write_scoreboard
 from .toc import write_toc
 
@@ -31,7 +32,8 @@ def _chapter(name: str) -> Chapter:
 
 def publish(chapter_name: str, scale: str, runs: Path | None = None, book: Path | None = None,
             time_only: bool = False) -> Path:
-    """Copy ``runs/CHAPTER/SCALE/`` (executed notebook + results.json) into ``book/chapters/``.
+    """Copy ``runs/CHAPTER/SCALE/`` (executed notebook + results.json) into ``book/chapters/``: the
+    chapter's page shows its largest published scale, another scale goes to ``book/chapters/SCALE/``.
 
     Records the run's time in ``book/run_times.json``; ``time_only`` records only that (how a
     smoke run's time reaches the rerun box without its page replacing the book's). Returns the
@@ -62,7 +64,8 @@ def publish(chapter_name: str, scale: str, runs: Path | None = None, book: Path 
     if not time_only:
         nb = nbformat.read(notebook, as_version=4)  # its header is added by refresh_book below
         stem = Path(chapter.notebook).stem
-        target = book / "chapters" / f"{stem}.ipynb"
+        target = place(book / "chapters", stem, scale)  # the chapter's page shows its largest scale
+        target.parent.mkdir(parents=True, exist_ok=True)
         raw_results = results_path.read_bytes()
         atomic_write(target.with_name(f"{stem}.results.json"), lambda f: f.write(raw_results))
         write_text(target, nbformat.writes(nb))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..io import write_text_if_changed
 from ..paths import book_root
+from .scale_pages import other_scales
 
 _NUMBER = re.compile(r"^(\d+)([a-z]?)_")  # 02_fitnets: chapter 2; 02b_fitnets_mnist: a further page of it
 
@@ -23,6 +24,23 @@ def chapter_notebooks(book: Path | None = None) -> list[Path]:
 def _order(path: Path) -> tuple[int, str]:
     match = _NUMBER.match(path.stem)
     return (int(match.group(1)) if match else 10**6, path.stem)
+
+
+def _chapters_and_sections(book: Path, notebooks: list[Path]) -> list[tuple[str, list[str]]]:
+    """Top-level pages (relative to ``chapters/``, no suffix), each with its sections: its further
+    pages (``02b_…`` under ``02_…``) and every page's runs of other scales (``medium/02_…``)."""
+    entries: list[tuple[str, list[str]]] = []
+    number = None  # the chapter number of the last top-level page
+    for nb in notebooks:
+        match = _NUMBER.match(nb.stem)
+        further = bool(match and match.group(2))
+        scales = [f"{s}/{nb.stem}" for s in other_scales(book / "chapters", nb.stem)]
+        if further and entries and match.group(1) == number:
+            entries[-1][1].extend([nb.stem, *scales])
+        else:
+            entries.append((nb.stem, scales))
+            number = match.group(1) if match else None
+    return entries
 
 
 def toc_text(book: Path | None = None) -> str:
@@ -42,18 +60,11 @@ def toc_text(book: Path | None = None) -> str:
     notebooks = chapter_notebooks(book)
     if notebooks:  # an empty part would make Sphinx warn
         lines += ["  - caption: Chapters", "    chapters:"]
-        parent = None  # the chapter number of the last top-level page, and whether it has sections yet
-        for nb in notebooks:
-            match = _NUMBER.match(nb.stem)
-            number, further = (match.group(1), match.group(2)) if match else (None, "")
-            if further and parent is not None and parent[0] == number:  # 02b_… under 02_…
-                if not parent[1]:
-                    lines.append("        sections:")
-                    parent = (number, True)
-                lines.append(f"          - file: {prefix}/chapters/{nb.stem}")
-            else:
-                lines.append(f"      - file: {prefix}/chapters/{nb.stem}")
-                parent = (number, False)
+        for page, sections in _chapters_and_sections(book, notebooks):
+            lines.append(f"      - file: {prefix}/chapters/{page}")
+            if sections:
+                lines.append("        sections:")
+                lines += [f"          - file: {prefix}/chapters/{s}" for s in sections]
     lines += ["  - caption: Reference", "    chapters:", f"      - file: {prefix}/bibliography"]
     return "\n".join(lines) + "\n"
 
