@@ -175,10 +175,68 @@ def test_class_attention_matches_timms_attention_weights():
     assert torch.allclose(maps, seen["w"][:, :, 0, 1:].reshape(2, 2, 8, 8), atol=1e-6)
 
 
-def test_full_scale_refuses_without_imagenet():
-    from kdrepro.recipes.dino import recipe
-    with pytest.raises(DatasetError, match="ImageNet"):
-        recipe("full")
+def test_the_full_recipe_is_the_official_vanilla_run():
+    from kdrepro.recipes.dino import DinoImageNetRecipe, recipe
+
+    r = recipe("full")
+    assert isinstance(r, DinoImageNetRecipe) and (r.epochs, r.batch_size, r.out_dim) == (100, 512, 65536)
+    assert (r.crops.n_global, r.crops.global_size, r.crops.n_local, r.crops.local_size) == (2, 224, 8, 96)
+    assert (r.teacher_temp_start, r.teacher_temp, r.momentum, r.freeze_last_layer) == (0.04, 0.04, 0.996, 1)
+    c = r.config()
+    assert c.optimizer == "adamw" and c.lr == pytest.approx(1e-3) and c.lr * c.final_lr_factor == pytest.approx(1e-6)
+    assert (c.weight_decay, c.weight_decay_end, c.decay_exempt) == (0.04, 0.4, "bias_and_norm")
+    assert (c.grad_clip, c.clip_per_parameter, c.warmup_epochs) == (3.0, True, 10)
+    lin = r.linear_config()
+    assert (lin.optimizer, lin.epochs, lin.batch_size, lin.weight_decay) == ("sgd", 100, 1024, 0.0)
+    assert lin.lr == pytest.approx(0.004)  # 0.001 per 256 images
+
+
+def test_full_scale_says_how_to_register_imagenet(tmp_path, monkeypatch):
+    from kdrepro.chapters import dino as dc
+
+    monkeypatch.setenv("KDREPRO_DATA", str(tmp_path))
+    with pytest.raises(DatasetError, match="kdrepro data prepare imagenet --from PATH"):
+        dc.setup("full")
+
+
+def test_the_last_layer_stays_frozen_in_the_first_epochs_only():
+    m = _tiny_dino(freeze_last_layer=1).train()
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=0.1, weight_decay=0.04)
+    for epoch in (0, 1):
+        m.set_epoch(epoch)
+        before = m.student.head.last_v.detach().clone(), m.student.head.mlp[0].weight.detach().clone()
+        opt.zero_grad()
+        m(torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))[1]["dino"].backward()
+        m.before_optimizer_step()
+        opt.step()
+        assert torch.equal(m.student.head.last_v, before[0]) == (epoch == 0)  # not even decayed in epoch 0
+        assert not torch.equal(m.student.head.mlp[0].weight, before[1])
+
+
+def test_views_of_one_size_go_through_the_network_together_with_the_same_outputs():
+    from kdrepro.methods.dino import same_size_forward
+
+    net = _tiny_dino().student.eval()
+    views = [torch.randn(3, 3, 8, 8), torch.randn(3, 3, 8, 8), torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)]
+    calls = []
+    net.register_forward_hook(lambda mod, i, o: calls.append(i[0].shape[0]))
+    together = same_size_forward(net, views)
+    assert calls == [6, 6]  # two forward passes, one per size
+    for v, out in zip(views, together):
+        assert torch.allclose(out, net(v).logits, atol=1e-5)
+
+
+def test_the_linear_evaluation_trains_one_layer_on_the_last_class_tokens_of_a_frozen_vit():
+    from kdrepro.evaluation.frozen_features import LinearOnFrozen
+
+    vit = create_model("vit_tiny_p4", num_classes=0, img_size=8, depth=3, embed_dim=12, num_heads=2, seed=0)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.allclose(vit.eval().last_class_tokens(x, 1), vit(x).logits, atol=1e-6)  # the last: the output
+    probe = LinearOnFrozen(vit, num_classes=5, blocks=2).train()
+    assert not vit.training and probe.linear.in_features == 24  # 2 blocks × 12
+    assert [n for n, p in probe.named_parameters() if p.requires_grad] == ["linear.weight", "linear.bias"]
+    F.cross_entropy(probe(x).logits, torch.tensor([0, 1])).backward()
+    assert probe.linear.weight.grad is not None and all(p.grad is None for p in vit.parameters())
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import torch
 
 from conftest import HELPERS, REPO, launch_two_cpu_processes
 from kdrepro.engine import Trainer, TrainConfig, load_model, save_model
-from kdrepro.engine.schedule import lr_factor
+from kdrepro.engine.schedule import lr_factor, weight_decay_at
 from kdrepro.errors import ConfigError, NonFiniteLossError
 from kdrepro.methods import KD, CrossEntropy, Distiller
 from kdrepro.models import create_model
@@ -132,7 +132,8 @@ def test_a_checkpoint_from_before_a_new_setting_still_resumes(tmp_path):
     model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
     Trainer(cfg.replace(epochs=1), tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(256, 0))
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
-    saved["config"] = {k: v for k, v in saved["config"].items() if k not in ("patience", "monitor", "alpha")}
+    later = ("patience", "monitor", "alpha", "weight_decay_end", "decay_exempt", "clip_per_parameter")
+    saved["config"] = {k: v for k, v in saved["config"].items() if k not in later}
     saved["config"]["epochs"] = 2
     torch.save(saved, tmp_path / "checkpoint.pt")
     history = Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(256, 0))
@@ -435,3 +436,92 @@ def test_channels_last_and_compiled_steps_train_as_the_eager_step_does(monkeypat
     convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
     assert type(model2).__name__ != "OptimizedModule" and not any("_orig_mod" in k for k in model2.state_dict())
+
+
+def _decay_of(module, cfg) -> dict[str, float]:
+    """Each trainable parameter's weight decay in the optimiser the engine builds for ``module``."""
+    from kdrepro.engine.trainer import param_groups
+
+    optimizer = Trainer(cfg, None, verbose=False)._optimizer(param_groups(module, cfg))
+    names = {id(p): n for n, p in module.named_parameters()}
+    return {names[id(p)]: g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+
+
+def test_decay_exempt_spares_biases_and_norms_and_timms_tokens():
+    import timm
+
+    from kdrepro.engine.trainer import param_groups
+
+    cfg = TrainConfig(optimizer="adamw", weight_decay=0.05)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
+    net[2].bias.requires_grad_(False)  # frozen: in no group
+    assert len(Trainer(cfg, None, verbose=False)._optimizer(param_groups(net, cfg)).param_groups) == 1  # "none"
+    assert _decay_of(net, cfg) == {"0.weight": 0.05, "0.bias": 0.05, "1.weight": 0.05, "1.bias": 0.05, "2.weight": 0.05}
+    assert _decay_of(net, cfg.replace(decay_exempt="bias_and_norm")) == {
+        "0.weight": 0.05, "0.bias": 0.0, "1.weight": 0.0, "1.bias": 0.0, "2.weight": 0.05}
+    vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=1, num_classes=3)
+    wrapped = torch.nn.ModuleDict({"student": torch.nn.ModuleDict({"vit": vit})})  # names "student.vit.…"
+    plain, timm_style = (_decay_of(wrapped, cfg.replace(decay_exempt=e)) for e in ("bias_and_norm", "timm"))
+    tokens = {"student.vit.pos_embed", "student.vit.cls_token"}
+    assert all(plain[n] == 0.05 and timm_style[n] == 0.0 for n in tokens)
+    others = lambda decay: {n: d for n, d in decay.items() if n not in tokens}  # noqa: E731
+    assert others(plain) == others(timm_style)
+    assert timm_style["student.vit.blocks.0.attn.qkv.weight"] == 0.05
+    assert timm_style["student.vit.blocks.0.attn.qkv.bias"] == timm_style["student.vit.norm.weight"] == 0.0
+    with pytest.raises(ConfigError, match="valid: none, bias_and_norm, timm"):
+        TrainConfig(decay_exempt="bias")
+
+
+def test_the_weight_decay_follows_a_cosine_in_the_decayed_group_only(tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=32, optimizer="adamw", lr=1e-3, weight_decay=0.04, weight_decay_end=0.4,
+                      decay_exempt="bias_and_norm")
+    assert [weight_decay_at(cfg, e) for e in (0, 1, 2)] == pytest.approx([0.04, 0.22, 0.4])
+    assert weight_decay_at(cfg.replace(weight_decay_end=None), 1) == 0.04
+    with pytest.raises(ConfigError, match="weight_decay above 0"):
+        TrainConfig(weight_decay_end=0.4)
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(128, 0))  # 4 steps an epoch
+    groups = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["optimizer"]["param_groups"]
+    assert sorted(g["weight_decay"] for g in groups) == pytest.approx([0.0, weight_decay_at(cfg, 1 + 3 / 4)])
+
+
+@pytest.mark.parametrize("per_parameter", [True, False])
+def test_per_parameter_clipping_bounds_each_gradient_on_its_own(per_parameter):
+    from kdrepro.engine.nonfinite import NonFiniteWatch
+
+    cfg = TrainConfig(grad_clip=1.0, clip_per_parameter=per_parameter)
+    net = torch.nn.ParameterDict({name: torch.nn.Parameter(torch.zeros(4)) for name in ("big", "small")})
+    big, small = torch.tensor([6.0, 8.0, 0.0, 0.0]), torch.tensor([0.3, 0.4, 0.0, 0.0])  # norms 10 and 0.5
+    loss = (net["big"] * big).sum() + (net["small"] * small).sum()
+    trainer = Trainer(cfg, None, verbose=False)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    trainer._update(net, optimizer, {"loss": loss}, NonFiniteWatch(torch.device("cpu")), 0, Distiller(net))
+    if per_parameter:  # DINO's clip_gradients
+        assert net["big"].grad.norm().item() == pytest.approx(1.0, abs=1e-4)
+        assert torch.equal(net["small"].grad, small)
+    else:  # the global norm, sqrt(10² + 0.5²), scales both
+        scale = 1.0 / (10**2 + 0.5**2) ** 0.5
+        assert torch.allclose(net["big"].grad, big * scale, atol=1e-5)
+        assert torch.allclose(net["small"].grad, small * scale, atol=1e-6)
+
+
+class _DropsHeadWeightGradient(CrossEntropy):
+    def __init__(self, student):
+        super().__init__(student)
+        self.calls = 0
+
+    def before_optimizer_step(self):
+        self.calls += 1
+        self.student.head.weight.grad = None
+
+
+def test_the_hook_before_each_optimiser_step_can_drop_a_gradient():
+    cfg = TrainConfig(epochs=2, batch_size=32, optimizer="adamw", lr=1e-2, weight_decay=0.1)
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    head, bias = model.head.weight.detach().clone(), model.head.bias.detach().clone()
+    method = _DropsHeadWeightGradient(model)
+    Trainer(cfg, None, verbose=False).fit(method, synthetic(128, 0))  # 4 steps an epoch
+    assert method.calls == 8
+    assert torch.equal(model.head.weight, head)  # no step at all, not even AdamW's decay
+    assert not torch.equal(model.head.bias, bias)
+

@@ -61,6 +61,16 @@ def eval_transform(size: int = 224, crop_pct: float = 0.875, mean=IMAGENET_MEAN,
     return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct, mean=mean, std=std)
 
 
+def linear_probe_transform(size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """DINO's linear evaluation's training transform (``eval_linear.py``): torchvision's random resized
+    crop (bilinear, 8–100 % of the area) and flip, normalised."""
+    import torch
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.PILToTensor(), v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip(),
+                       v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+
 def num_classes(name: str = "imagenet") -> int:
     """The classes of the registered folder (1,000 for ImageNet-1k; a stand-in's own in tests)."""
     return len(read_folder_meta(name)["classes"])

@@ -10,6 +10,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "linear", "exponential")
 MONITORS = ("errors", "loss")
 PRECISIONS = ("auto", "no", "bf16", "fp16")
+DECAY_EXEMPT = ("none", "bias_and_norm", "timm")
 
 
 @dataclass
@@ -23,6 +24,8 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
+    weight_decay_end: float | None = None  # set: a cosine from weight_decay to this over the run (DINO's)
+    decay_exempt: str = "none"  # no weight decay on: "bias_and_norm" (1-d parameters), "timm" (+ no_weight_decay())
     schedule: str = "cosine"
     milestones: list[int] = field(default_factory=list)  # epochs, for schedule="step"
     gamma: float = 0.1  # factor at each milestone ("step"), or per epoch ("exponential")
@@ -32,6 +35,7 @@ class TrainConfig:
     patience: int | None = None  # early stopping: epochs without a new best validation score before stopping
     monitor: str = "errors"  # the validation score: the student's "errors", or the method's "loss"
     grad_clip: float | None = None
+    clip_per_parameter: bool = False  # grad_clip bounds each parameter's gradient norm (DINO's), not the global one
     seed: int = 0
     mixed_precision: str = "auto"  # "auto": bf16 on a GPU, fp32 on a CPU
     max_steps_per_epoch: int | None = None  # smoke runs: cut every epoch short
@@ -48,6 +52,10 @@ class TrainConfig:
             raise ConfigError("patience must be at least 1 epoch, or None to train every epoch")
         if self.mixed_precision not in PRECISIONS:
             raise ConfigError(f"unknown mixed_precision {self.mixed_precision!r}; valid: {', '.join(PRECISIONS)}")
+        if self.decay_exempt not in DECAY_EXEMPT:
+            raise ConfigError(f"unknown decay_exempt {self.decay_exempt!r}; valid: {', '.join(DECAY_EXEMPT)}")
+        if self.weight_decay_end is not None and self.weight_decay <= 0:
+            raise ConfigError("weight_decay_end schedules the decay from weight_decay: set weight_decay above 0")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         if self.lr <= 0:

@@ -53,12 +53,18 @@ def _iter_logits(model: nn.Module, batches) -> Iterator[tuple[Tensor, Tensor]]:
         model.train(was_training)
 
 
+def split_logits(model: nn.Module, split: Split | StreamSplit, *, batch_size: int = 1000,
+                 device: str | torch.device | None = None) -> Tensor:
+    """Logits (float32, on the CPU) for every image of a split, tensors or streamed, in order;
+    ``device`` defaults to the model's."""
+    device = device if device is not None else device_of(model)
+    return torch.cat([logits.cpu() for logits, _ in _iter_logits(model, held_out_batches(split, batch_size, device))])
+
+
 def predict_logits(model: nn.Module, images: Tensor, labels: Tensor, *, mean, std, batch_size: int = 1000,
                    device: str | torch.device | None = None, indices: Tensor | None = None) -> Tensor:
-    """Logits (float32, on the CPU) for every image in order; ``device`` defaults to the model's."""
-    device = device if device is not None else device_of(model)
-    batches = held_out_batches(Split(images, labels, mean, std, indices), batch_size, device)
-    return torch.cat([logits.cpu() for logits, _ in _iter_logits(model, batches)])
+    """:func:`split_logits` on tensors given one by one."""
+    return split_logits(model, Split(images, labels, mean, std, indices), batch_size=batch_size, device=device)
 
 
 def evaluate_split(model: nn.Module, split: Split | StreamSplit, *, accelerator=None,

@@ -1,4 +1,4 @@
-"""Learning-rate schedules as a pure function of training progress (nothing to checkpoint)."""
+"""Learning-rate and weight-decay schedules as pure functions of training progress (nothing to checkpoint)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,13 @@ def lr_factor(config: TrainConfig, epoch_progress: float) -> float:
     if config.schedule == "linear":
         return 1.0 - (1.0 - end) * t
     return end + (1.0 - end) * 0.5 * (1.0 + math.cos(math.pi * t))  # cosine
+
+
+def weight_decay_at(config: TrainConfig, epoch_progress: float) -> float:
+    """The weight decay after ``epoch_progress`` epochs: a cosine from ``weight_decay`` to
+    ``weight_decay_end`` over the whole run, without warm-up (DINO's), or constant when unset."""
+    if config.weight_decay_end is None:
+        return config.weight_decay
+    t = min(max(epoch_progress / config.epochs, 0.0), 1.0)
+    end = config.weight_decay_end
+    return end + (config.weight_decay - end) * 0.5 * (1.0 + math.cos(math.pi * t))

@@ -36,7 +36,7 @@ from .config import TrainConfig
 from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
 from .rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
-from .schedule import lr_factor
+from .schedule import lr_factor, weight_decay_at
 from .split import Split
 
 CHECKPOINT = "checkpoint.pt"
@@ -160,7 +160,7 @@ class Trainer:
                 module.to(memory_format=torch.channels_last)
         parts = distiller.parts()  # None: the whole distiller is one network with one optimiser
         modules = {"": distiller} if parts is None else dict(parts)
-        optimizers = {n: self._optimizer([p for p in m.parameters() if p.requires_grad]) for n, m in modules.items()}
+        optimizers = {n: self._optimizer(param_groups(m, c)) for n, m in modules.items()}
         start_epoch, history, best = 0, [], None
         fingerprint = run_fingerprint(distiller, train, augment, mix) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
@@ -272,12 +272,15 @@ class Trainer:
             if self.switches["channels_last"] and isinstance(batch.x, Tensor) and batch.x.dim() == 4:
                 batch = batch._replace(x=batch.x.contiguous(memory_format=torch.channels_last))
             lr = c.lr * lr_factor(c, epoch + step / steps)
+            decay = weight_decay_at(c, epoch + step / steps) if c.weight_decay_end is not None else None
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                    if decay is not None and group["weight_decay"] != 0:  # an exempt group stays at 0
+                        group["weight_decay"] = decay
 
             def update(name: str, losses: dict[str, Tensor]) -> None:
-                self._update(wrapped[name], optimizers[name], losses, watch, step)
+                self._update(wrapped[name], optimizers[name], losses, watch, step, distiller)
 
             if "" in wrapped:  # one network: forward, then one update
                 out, losses = wrapped[""](batch.x, batch.y, batch.index)
@@ -315,16 +318,22 @@ class Trainer:
             record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
         return record
 
-    def _update(self, model, optimizer, losses: dict[str, Tensor], watch: NonFiniteWatch, step: int) -> None:
+    def _update(self, model, optimizer, losses: dict[str, Tensor], watch: NonFiniteWatch, step: int,
+                distiller: Distiller) -> None:
         """One optimiser step of one network on the sum of its ``losses``; ``watch`` notes a
-        non-finite loss, which stops every process at its next check (the last checkpoint is kept)."""
+        non-finite loss, which stops every process at its next check (the last checkpoint is kept).
+        ``distiller`` may edit the gradients before the step (:meth:`Distiller.before_optimizer_step`)."""
         c, acc = self.config, self.accelerator
         loss = sum(losses.values())
         watch.observe(step, loss, losses)
         optimizer.zero_grad(set_to_none=True)
         acc.backward(loss)
-        if c.grad_clip is not None:
+        if c.grad_clip is not None and c.clip_per_parameter:
+            acc.unscale_gradients(optimizer)  # fp16: the true gradients, as clip_grad_norm_ sees them
+            clip_each_grad_norm_(model.parameters(), c.grad_clip)
+        elif c.grad_clip is not None:
             acc.clip_grad_norm_(model.parameters(), c.grad_clip)
+        distiller.before_optimizer_step()
         optimizer.step()
 
     def _sync_buffers(self, distiller: Distiller) -> None:
@@ -348,6 +357,36 @@ class Trainer:
             save_checkpoint(self.run_dir / CHECKPOINT, state, keep_previous=True)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
+
+
+def no_weight_decay_names(module: torch.nn.Module) -> set[str]:
+    """The full names of the parameters that a submodule of ``module`` exempts from weight decay by
+    its ``no_weight_decay()`` (a timm ViT's ``pos_embed``, ``cls_token``, ``dist_token``)."""
+    names = set()
+    for prefix, sub in module.named_modules():
+        if callable(getattr(sub, "no_weight_decay", None)):
+            names |= {f"{prefix}.{n}" if prefix else n for n in sub.no_weight_decay()}
+    return names
+
+
+def param_groups(module: torch.nn.Module, c: TrainConfig) -> list:
+    """What the optimiser of ``module`` trains: its parameters that need a gradient, all decayed
+    (``decay_exempt="none"``), or in timm's two groups, the exempt one with weight decay 0."""
+    if c.decay_exempt == "none":
+        return [p for p in module.parameters() if p.requires_grad]
+    from timm.optim import param_groups_weight_decay
+
+    exempt = no_weight_decay_names(module) if c.decay_exempt == "timm" else ()
+    return param_groups_weight_decay(module, c.weight_decay, no_weight_decay_list=exempt)
+
+
+@torch.no_grad()
+def clip_each_grad_norm_(parameters, max_norm: float) -> None:
+    """Scale each gradient whose norm exceeds ``max_norm`` down to it, each on its own (DINO's
+    ``clip_gradients``), without reading the norms back to the host."""
+    for p in parameters:
+        if p.grad is not None:
+            p.grad.mul_((max_norm / (p.grad.norm() + 1e-6)).clamp(max=1.0))
 
 
 def _check_context(saved: dict | None, current: dict, run_dir) -> None:

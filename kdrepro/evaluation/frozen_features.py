@@ -10,16 +10,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data.streaming import StreamSplit
 from ..engine import Split
-from ..engine.evaluate import predict_logits
+from ..engine.evaluate import split_logits
+from ..models import ModelOutput
 
 
 @torch.no_grad()
-def extract_features(backbone: nn.Module, split: Split, batch_size: int = 500) -> Tensor:
-    """ℓ2-normalised features (the backbone's ``logits``) of every image of ``split``, on the CPU."""
-    f = predict_logits(backbone, split.images, split.labels, mean=split.mean, std=split.std,
-                       batch_size=batch_size, indices=split.indices)
-    return F.normalize(f, dim=-1)
+def extract_features(backbone: nn.Module, split: Split | StreamSplit, batch_size: int = 500) -> Tensor:
+    """ℓ2-normalised features (the backbone's ``logits``) of every image of ``split`` (tensors, or
+    streamed through its evaluation transform), computed on the backbone's device, returned on the CPU."""
+    return F.normalize(split_logits(backbone, split, batch_size=batch_size), dim=-1)
 
 
 def split_labels(split: Split) -> Tensor:
@@ -44,12 +45,43 @@ def knn_predict(train_features: Tensor, train_labels: Tensor, test_features: Ten
     return torch.cat(out)
 
 
-def knn_accuracy(backbone: nn.Module, train: Split, test: Split, num_classes: int, k: int = 20,
-                 temperature: float = 0.07) -> float:
-    """Weighted k-NN test accuracy (%) of ``backbone``'s frozen features, the training split as memory."""
-    pred = knn_predict(extract_features(backbone, train), split_labels(train), extract_features(backbone, test),
-                       num_classes, k, temperature)
+def knn_accuracy(backbone: nn.Module, train: Split | StreamSplit, test: Split | StreamSplit, num_classes: int,
+                 k: int = 20, temperature: float = 0.07, chunk: int = 1000) -> float:
+    """Weighted k-NN test accuracy (%) of ``backbone``'s frozen features, the training split as memory;
+    the vote runs on the backbone's device (the whole of ImageNet's training features fit on a GPU),
+    ``chunk`` test images at a time."""
+    memory = extract_features(backbone, train).to(next(backbone.parameters()).device)
+    pred = knn_predict(memory, split_labels(train), extract_features(backbone, test), num_classes, k, temperature,
+                       chunk)
     return 100.0 * float((pred.cpu() == split_labels(test)).float().mean())
+
+
+class LinearOnFrozen(nn.Module):
+    """DINO's linear evaluation (``eval_linear.py``): a linear layer (weights N(0, 0.01), zero bias) on a
+    frozen ViT's class tokens of its last ``blocks`` blocks. Only the layer trains — through the
+    ordinary ``Trainer`` with a cross-entropy, on streamed, augmented images — and the backbone
+    stays in evaluation mode (no drop path) whatever mode the module is put in."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int, blocks: int = 4):
+        super().__init__()
+        self.backbone, self.blocks = backbone, blocks
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        width = backbone.vit.embed_dim * blocks
+        self.linear = nn.Linear(width, num_classes)
+        nn.init.normal_(self.linear.weight, std=0.01)
+        nn.init.zeros_(self.linear.bias)
+        self.backbone.eval()
+
+    def train(self, mode: bool = True) -> "LinearOnFrozen":
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        with torch.no_grad():
+            features = self.backbone.last_class_tokens(x, self.blocks)
+        return ModelOutput(self.linear(features.float()))
 
 
 def linear_probe_accuracy(train_features: Tensor, train_labels: Tensor, test_features: Tensor, test_labels: Tensor,
@@ -75,4 +107,5 @@ def linear_probe_accuracy(train_features: Tensor, train_labels: Tensor, test_fea
         return 100.0 * float((layer(xte).argmax(1) == test_labels).float().mean())
 
 
-__all__ = ["extract_features", "knn_predict", "knn_accuracy", "linear_probe_accuracy", "split_labels"]
+__all__ = ["extract_features", "knn_predict", "knn_accuracy", "linear_probe_accuracy", "split_labels",
+           "LinearOnFrozen"]

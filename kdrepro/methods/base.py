@@ -192,6 +192,10 @@ class Distiller(nn.Module):
         the prefix of their history keys (``"peer2_"`` gives ``peer2_test_accuracy``)."""
         return {}
 
+    def before_optimizer_step(self) -> None:
+        """Called after the backward pass and clipping, before the optimiser steps: a method may edit
+        gradients here (e.g. DINO drops the last layer's gradients in its first epoch)."""
+
     def apply_constraints(self) -> None:
         """Called by the engine after each optimiser step (e.g. max-norm on the student)."""
         fn = getattr(self.student, "apply_constraints", None)

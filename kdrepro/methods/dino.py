@@ -18,8 +18,11 @@ to the uniform distribution, sharpening alone to one dimension; together they ba
 (Section 5.3) — ``centering=False`` / ``sharpening=False`` are those ablations (without sharpening
 the teacher's temperature equals the student's).
 
-Left out of the paper's recipe (said in the chapter): freezing the head's last layer in the first
-epoch and the cosine weight-decay schedule (the engine keeps the weight decay fixed).
+As the official code, the head's last layer can be frozen for the first epochs
+(``freeze_last_layer``: its gradients are dropped, so the optimiser leaves it alone), and views of
+the same size go through each network in one forward pass (``MultiCropWrapper``'s batching: the
+same outputs, fewer calls). The weight-decay schedule and per-parameter clipping are the engine's
+(:class:`~kdrepro.engine.TrainConfig`).
 """
 
 from __future__ import annotations
@@ -98,6 +101,19 @@ def dino_loss(student_out: list[Tensor], teacher_out: list[Tensor], centre: Tens
     return total / pairs
 
 
+def same_size_forward(net: nn.Module, views: list[Tensor]) -> list[Tensor]:
+    """``net``'s logits for each view, consecutive views of one size batched into one forward pass."""
+    outputs, start = [], 0
+    while start < len(views):
+        end = start + 1
+        while end < len(views) and views[end].shape[-2:] == views[start].shape[-2:]:
+            end += 1
+        logits = net(torch.cat(views[start:end])).logits
+        outputs += list(logits.chunk(end - start))
+        start = end
+    return outputs
+
+
 def teacher_momentum(progress: float, base: float = 0.996) -> float:
     """The EMA coefficient after ``progress`` ∈ [0, 1] of training: cosine from ``base`` to 1."""
     return 1 - (1 - base) * (math.cos(math.pi * min(max(progress, 0.0), 1.0)) + 1) / 2
@@ -139,7 +155,7 @@ class DINO(Distiller):
     def __init__(self, student: DinoNet, *, mean, std, total_steps: int, crops: MultiCrop = MultiCrop(),
                  student_temp: float = 0.1, teacher_temp: float = 0.04, teacher_temp_start: float | None = None,
                  teacher_temp_warmup_epochs: int = 0, momentum: float = 0.996, centre_momentum: float = 0.9,
-                 centering: bool = True, sharpening: bool = True):
+                 centering: bool = True, sharpening: bool = True, freeze_last_layer: int = 0):
         super().__init__(student)
         # The teacher is trained (by EMA, not by gradients), so it is a submodule: checkpointed with
         # the student, moved with it, never in the optimiser (no gradients).
@@ -160,6 +176,7 @@ class DINO(Distiller):
         teacher_temperature(0, self.teacher_temp_start, teacher_temp, teacher_temp_warmup_epochs)  # whole epochs
         self.momentum, self.centre_momentum = momentum, centre_momentum
         self.centering, self.sharpening = centering, sharpening
+        self.freeze_last_layer = int(freeze_last_layer)
         self.epoch = 0
         self._steps: int | None = None  # a host copy of ``steps_done``: no device read per step
 
@@ -194,16 +211,22 @@ class DINO(Distiller):
         views = self.views(x)
         n_global = self.crops.n_global
         with torch.no_grad():
-            teacher_out = [self.momentum_teacher(v).logits for v in views[:n_global]]
-        student_outs = [self.student(v) for v in views]
+            teacher_out = same_size_forward(self.momentum_teacher, views[:n_global])
+        student_out = same_size_forward(self.student, views)
         centre = self.centre if self.centering else torch.zeros_like(self.centre)
-        loss = dino_loss([o.logits for o in student_outs], teacher_out, centre, self.student_temp,
-                         self.current_teacher_temp())
+        loss = dino_loss(student_out, teacher_out, centre, self.student_temp, self.current_teacher_temp())
         if self.training:
             with torch.no_grad():  # Eq. 4: c ← m c + (1 − m) · mean of this (global) batch of teacher outputs
                 batch_centre = _all_mean(torch.cat(teacher_out).float().mean(0, keepdim=True))
                 self.centre.mul_(self.centre_momentum).add_(batch_centre, alpha=1 - self.centre_momentum)
-        return student_outs[0], {"dino": loss}
+        return ModelOutput(student_out[0]), {"dino": loss}
+
+    def before_optimizer_step(self) -> None:
+        """In the first ``freeze_last_layer`` epochs the head's last layer keeps its initial weights
+        (the official ``cancel_gradients_last_layer``)."""
+        if self.epoch < self.freeze_last_layer:
+            for p in (self.student.head.last_v, self.student.head.last_g):
+                p.grad = None
 
     @torch.no_grad()
     def apply_constraints(self) -> None:
@@ -237,4 +260,4 @@ class DINO(Distiller):
         return {"teacher_entropy": entropy, "kl_teacher_student": kl, "max_entropy": math.log(p_t.shape[-1])}
 
 
-__all__ = ["DinoHead", "DinoNet", "DINO", "dino_loss", "teacher_momentum", "teacher_temperature"]
+__all__ = ["DinoHead", "DinoNet", "DINO", "dino_loss", "same_size_forward", "teacher_momentum", "teacher_temperature"]

@@ -11,7 +11,8 @@ each classifier's logits (``cls``; and ``dist`` for the distilled model). The di
 timm averages the two heads' logits instead. ``features`` are the final token states of the
 prefix tokens, and :meth:`ViT.prefix_tokens` gives them after every block.
 
-DeiT's ImageNet models (``deit_tiny_patch16_224`` … and their ``_distilled_`` variants) are timm's,
+DeiT's ImageNet models (``deit_tiny_patch16_224`` … and their ``_distilled_`` variants) and DINO's
+ViT-S/16 (``vit_small_patch16_224``) are timm's,
 built by ``timm.create_model`` under the same names; their two heads are combined as the official
 code (and timm) combine them, by averaging the logits (``combine="logits"``), which produced the
 paper's Table 3.
@@ -48,8 +49,9 @@ class ViT(nn.Module):
         if timm_name is not None:
             import timm
 
+            extra = {"dynamic_img_size": True} if dynamic_img_size else {}
             self.vit = timm.create_model(timm_name, pretrained=False, num_classes=num_classes,
-                                         drop_path_rate=drop_path_rate)
+                                         drop_path_rate=drop_path_rate, **extra)
             distilled = isinstance(self.vit, VisionTransformerDistilled)
         else:
             build = VisionTransformerDistilled if distilled else VisionTransformer
@@ -79,6 +81,17 @@ class ViT(nn.Module):
             out.append(h[:, :self.num_prefix])
         out.append(self.vit.norm(h)[:, :self.num_prefix])
         return out
+
+    def last_class_tokens(self, x: Tensor, n: int) -> Tensor:
+        """The class token after each of the last ``n`` blocks, each through the final norm, concatenated
+        (N × n·D): the features DINO's linear evaluation reads (``get_intermediate_layers``)."""
+        h = self._embed(x)
+        out = []
+        for i, block in enumerate(self.vit.blocks):
+            h = block(h)
+            if i >= len(self.vit.blocks) - n:
+                out.append(self.vit.norm(h)[:, 0])
+        return torch.cat(out, dim=-1)
 
     @torch.no_grad()
     def class_attention(self, x: Tensor) -> Tensor:
@@ -142,6 +155,14 @@ def deit_small_patch16_224(num_classes: int = 1000, **kwargs) -> ViT:
 def deit_base_patch16_224(num_classes: int = 1000, **kwargs) -> ViT:
     """DeiT-B (timm's): 768 wide, 12 heads; 86 M parameters."""
     return _deit("deit_base_patch16_224", num_classes, kwargs)
+
+
+@register_model
+def vit_small_patch16_224(num_classes: int = 0, **kwargs) -> ViT:
+    """ViT-S/16 (timm's; DINO's ``vit_small``, the DeiT-S architecture): 384 wide, 6 heads, 12 blocks, 16×16
+    patches; any image size (the 224-px position embedding interpolated, for DINO's 96-px views)."""
+    kwargs.setdefault("dynamic_img_size", True)
+    return ViT(num_classes, timm_name="vit_small_patch16_224", **kwargs)
 
 
 @register_model

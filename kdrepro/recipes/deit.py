@@ -87,9 +87,11 @@ class DeitImageNetRecipe:
         return self.base_lr * self.batch_size / 512
 
     def config(self, seed: int = 0) -> TrainConfig:
+        # decay_exempt="timm": main.py's create_optimizer (timm, filter_bias_and_bn) spares biases, norms,
+        # pos_embed, cls_token and dist_token the weight decay
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="adamw", lr=self.lr,
                            weight_decay=self.weight_decay, schedule="cosine", warmup_epochs=self.warmup_epochs,
-                           final_lr_factor=self.min_lr / self.lr, seed=seed)
+                           final_lr_factor=self.min_lr / self.lr, decay_exempt="timm", seed=seed)
 
 
 FULL = DeitImageNetRecipe()
