@@ -185,6 +185,24 @@ def _cmd_deit_train(args) -> None:
              f"({ds.student_name(mode)}, {ds.dataset}, {ds.scale})")
 
 
+def _cmd_dino_train(args) -> None:
+    from .chapters import dino as dc
+
+    variants = args.variants or dc.default_variants(args.scale)
+    unknown = sorted(set(variants) - set(dc.VARIANTS))
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(dc.VARIANTS)}")
+    ds = dc.setup(args.scale, workers=args.workers)
+    dc.run(ds, variants)
+    for variant in variants:
+        if ds.imagenet:  # the official linear evaluation too: the notebook then reuses it
+            linear = dc.linear_evaluation(ds, variant)
+            _say(f"{variant:<14} linear evaluation: best epoch {max(e['test_accuracy'] for e in linear):.2f}% "
+                 f"({ds.dataset}, {ds.scale})")
+        else:
+            _say(f"{variant:<14} trained ({ds.dataset}, {ds.scale})")
+
+
 def _cmd_dml_train(args) -> None:
     from .chapters import dml as dc
 
@@ -254,6 +272,15 @@ def parser() -> argparse.ArgumentParser:
     dt.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
     dt.add_argument("--seeds", nargs="+", type=int, default=None)
     dt.set_defaults(func=_cmd_deit_train)
+
+    dino = sub.add_parser("dino", help="train the DINO chapter's runs (e.g. under accelerate launch)").add_subparsers(
+        dest="action", required=True)
+    dn = dino.add_parser("train", help="train (or resume) DINO and its ablations; at full, the linear evaluation too")
+    dn.add_argument("--scale", default="full", help="full (default: ImageNet), medium or smoke")
+    dn.add_argument("--variants", nargs="+", default=None,
+                    help="dino no_centering no_sharpening (default: the chapter's: all; at full, dino)")
+    dn.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
+    dn.set_defaults(func=_cmd_dino_train)
 
     pair = sub.add_parser("pair", help="train students of a CIFAR teacher–student pair").add_subparsers(
         dest="action", required=True)

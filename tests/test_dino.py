@@ -332,3 +332,14 @@ def test_multicrop_views_made_by_the_workers_train_dino_through_the_streamed_loa
     assert history[0]["train_dino"] > 0
     with pytest.raises(ConfigError, match="made 2 views, the method expects 3"):
         dino.views(batch.x[:2])
+
+
+def test_the_train_command_refuses_an_unknown_variant_and_trains_the_chapters_runs(capsys, tmp_path, monkeypatch):
+    from kdrepro.cli import main
+
+    assert main(["dino", "train", "--variants", "no_centring"]) == 2
+    assert "unknown variant(s) no_centring; valid: dino, no_centering, no_sharpening" in capsys.readouterr().err
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
+    assert main(["dino", "train", "--scale", "smoke", "--variants", "dino"]) == 0
+    assert "dino           trained" in capsys.readouterr().out
+    assert list(tmp_path.glob("dino/*/smoke/dino/seed0/checkpoint.pt"))
