@@ -89,6 +89,15 @@ def test_publishing_a_bench_puts_it_on_the_performance_page(tmp_path):
     assert (book / "figures" / "performance-cpu.svg").is_file()
     assert "Not measured, because kdrepro does not have them yet: GPU: eager against" in page
     assert "book/performance" in toc_text(book)
+    assert "The data path" not in page  # a run from before the bench measured it
+    data_path = {"settings": {"images": 64, "batch_size": 16, "workers": 2, "image_size": 224},
+                 "rows": [{"what": "decode + augment, 2 workers", "images_per_s": 138.7},
+                          {"what": "DeiT-Ti training step, no teacher", "images_per_s": 4.2}],
+                 "ratios": [{"what": "loader ÷ no teacher", "ratio": 33.02}]}
+    publish_benchmark({**_results(), "data_path": data_path}, book)
+    page = (book / "performance.md").read_text()
+    assert "### The data path" in page and "| decode + augment, 2 workers | 138.7 |" in page
+    assert "| loader ÷ no teacher | 33.02× |" in page and "batch 16, 64 generated JPEGs (2 workers)" in page
 
 
 def test_compare_speed_times_each_distiller_side_by_side_whatever_its_schedule():

@@ -68,6 +68,29 @@ def figure_path(size: str) -> str:
     return f"figures/performance-{size}.svg"
 
 
+def data_path_lines(results: dict) -> list[str]:
+    """The streamed ImageNet data path beside the training step it must feed (loader ÷ step: above 1,
+    the loader keeps up); nothing for a run from before the bench measured it."""
+    dp = results.get("data_path")
+    if not dp:
+        return []
+    s = dp.get("settings", {})
+    return [
+        "### The data path",
+        "",
+        f"JPEG decoding and DeiT's augmentation in `DataLoader` workers against DeiT-Ti's training step, both at "
+        f"{s.get('image_size', 224)} px, batch {s.get('batch_size')}, {s.get('images')} generated JPEGs "
+        f"({s.get('workers')} workers). A ratio above 1 means the loader keeps the step fed.",
+        "",
+        "| What | Images/s |", "|---|--:|",
+        *[f"| {r['what']} | {r['images_per_s']:.1f} |" for r in dp.get("rows", [])],
+        "",
+        "| Ratio | Measured |", "|---|--:|",
+        *[f"| {r['what']} | {r['ratio']:.2f}× |" for r in dp.get("ratios", [])],
+        "",
+    ]
+
+
 def _section(results: dict) -> str:
     s = results.get("settings", {})
     size = results.get("size", "?")
@@ -97,6 +120,7 @@ def _section(results: dict) -> str:
         "",
         *target_lines(results),
         "",
+        *data_path_lines(results),
         "Not measured, because kdrepro does not have them yet: " + "; ".join(results.get("not_built", [])) + ".",
     ])
 
