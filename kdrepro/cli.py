@@ -203,6 +203,15 @@ def _cmd_dino_train(args) -> None:
             _say(f"{variant:<14} trained ({ds.dataset}, {ds.scale})")
 
 
+def _cmd_ctkd_imagenet(args) -> None:
+    from .chapters import ctkd_imagenet as cki
+
+    ci = cki.setup("full", args.teacher_checkpoint, args.workers, args.seeds)
+    _say(ci.describe())
+    cki.run(ci)
+    _say(cki.table(ci).to_string())
+
+
 def _cmd_dml_train(args) -> None:
     from .chapters import dml as dc
 
@@ -272,6 +281,14 @@ def parser() -> argparse.ArgumentParser:
     dt.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
     dt.add_argument("--seeds", nargs="+", type=int, default=None)
     dt.set_defaults(func=_cmd_deit_train)
+
+    ctkd = sub.add_parser("ctkd", help="train CTKD's ImageNet row (e.g. under accelerate launch)").add_subparsers(
+        dest="action", required=True)
+    ci = ctkd.add_parser("imagenet", help="train (or resume) ResNet18 from ResNet34 by KD and by KD + CTKD on ImageNet")
+    ci.add_argument("--teacher-checkpoint", default=None, help="a state dict of torchvision's ResNet34 (offline)")
+    ci.add_argument("--workers", type=int, default=None, help="image-decoding workers per process")
+    ci.add_argument("--seeds", nargs="+", type=int, default=None)
+    ci.set_defaults(func=_cmd_ctkd_imagenet)
 
     dino = sub.add_parser("dino", help="train the DINO chapter's runs (e.g. under accelerate launch)").add_subparsers(
         dest="action", required=True)

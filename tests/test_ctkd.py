@@ -171,3 +171,30 @@ def test_the_chapter_judges_the_store_against_live_kd_with_the_seeds_spread():
     smoke = next(c for c in checks(_pair_setup({"kd": live, "kd_store": live}, "smoke"))
                  if c.key == "wu2022/claim/store_matches_live")
     assert smoke.verdict == "not comparable"
+
+
+def test_the_imagenet_row_has_the_official_scripts_recipe_and_is_full_scale_only():
+    from kdrepro.chapters import ctkd_imagenet as cki
+    from kdrepro.chapters.runner import parse_value
+    from kdrepro.errors import ConfigError
+    from kdrepro.recipes.ctkd_imagenet import RECIPE
+
+    c = RECIPE.config(seed=1)
+    assert (c.epochs, c.batch_size, c.lr, c.milestones, c.weight_decay) == (120, 256, 0.1, [30, 60, 90], 1e-4)
+    assert (RECIPE.kd_weight, RECIPE.ce_weight, RECIPE.temperature, RECIPE.curriculum_epochs) == (1.0, 1.0, 4.0, 5)
+    assert RECIPE.teacher == "resnet34.tv_in1k" and c.seed == 1
+    with pytest.raises(ConfigError, match="--scale full"):
+        cki.setup("medium")
+    assert parse_value("true") is True and parse_value("False") is False  # -p imagenet true
+
+
+def test_the_imagenet_student_is_torchvisions_resnet18_seeded():
+    import torchvision
+
+    from kdrepro.chapters import ctkd_imagenet as cki
+
+    a, b = cki.student("resnet18", 10, 0), cki.student("resnet18", 10, 0)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    reference = torchvision.models.resnet18(num_classes=10)
+    assert a.model.load_state_dict(reference.state_dict()) is not None  # torchvision's names and shapes
+    assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in reference.parameters())

@@ -43,7 +43,15 @@ def _imagenet_only(data_root, tmp_path) -> dict:
     return {}
 
 
-EXTRA_DATA = {"deit": _imagenet, "dino": _imagenet_only}
+def _imagenet_resnet34(data_root, tmp_path) -> dict:
+    """CTKD's ImageNet row too: the stand-in and a random ResNet34 state dict as torchvision's file."""
+    make_imagenet_standin(data_root)
+    checkpoint = save_random_timm_checkpoint("resnet34", 4, tmp_path / "resnet34.pt")
+    return {"imagenet": True, "teacher_checkpoint": str(checkpoint), "workers": 1}
+
+
+EXTRA_DATA = {"deit": _imagenet, "dino": _imagenet_only, "ctkd": _imagenet_resnet34}
+IMAGENET_CHECK = {"dino": "caron2021/imagenet/knn/vit_s16_100ep", "ctkd": "li2023/imagenet/ctkd/resnet34-resnet18"}
 
 
 def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(monkeypatch, tmp_path):
@@ -109,3 +117,6 @@ def test_every_full_recipe_runs_end_to_end_as_a_rehearsal(chapter, standin_data)
     assert results["rehearsal"] is True and results["scale"] == "full" and results["checks"]
     assert {c["verdict"] for c in results["checks"]} == {"not comparable"}
     assert any(c["reason"].startswith("rehearsal") for c in results["checks"])  # others: pairs not trained
+    if chapter in IMAGENET_CHECK:  # the ImageNet path ran and was checked (as a rehearsal)
+        found = [c for c in results["checks"] if c["key"] == IMAGENET_CHECK[chapter]]
+        assert found and found[0]["reason"].startswith("rehearsal"), found

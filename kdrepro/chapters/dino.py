@@ -22,7 +22,7 @@ from ..checks import Check, check, check_claim, not_measured, sampling_noise
 from ..checks.published import DINO_ENTRIES
 from ..data import DatasetSpec, choose_dataset, get_spec
 from ..data.image_folders import IMAGENET_MEAN, IMAGENET_STD, image_folder
-from ..data.imagenet import eval_transform, linear_probe_transform, num_classes
+from ..data.imagenet import eval_transform, crop_flip_transform, num_classes
 from ..data.multicrop_views import MultiCropViews
 from ..data.streaming import StreamSplit
 from ..engine import Split, Trainer, final_metrics, is_main_process, process_device
@@ -122,7 +122,7 @@ def _imagenet_setup(r: DinoImageNetRecipe, dataset: str | None, workers: int | N
 
     evaluation = eval_transform(r.crops.global_size)
     return DinoSetup("full", r, r.dataset, None, (stream("train", MultiCropViews(r.crops)), stream("val", evaluation)),
-                     stream("train", evaluation), probe_train=stream("train", linear_probe_transform()),
+                     stream("train", evaluation), probe_train=stream("train", crop_flip_transform()),
                      classes=num_classes(r.dataset))
 
 

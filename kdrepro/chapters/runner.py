@@ -31,7 +31,10 @@ def notebook_parameters(chapter: Chapter) -> dict:
 
 
 def parse_value(text: str):
-    """``-p epochs 5`` gives 5, ``-p widths [30,800]`` a list; anything else stays a string."""
+    """``-p epochs 5`` gives 5, ``-p widths [30,800]`` a list, ``-p imagenet true`` (or ``True``) a bool;
+    anything else stays a string."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

@@ -54,16 +54,20 @@ class TrainTransform:
                                 mean=mean, std=std)
 
 
-def eval_transform(size: int = 224, crop_pct: float = 0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """Resize the shorter side to ``size / crop_pct`` (bicubic), centre crop ``size``, normalise."""
+def eval_transform(size: int = 224, crop_pct: float = 0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                   interpolation: str = "bicubic"):
+    """Resize the shorter side to ``size / crop_pct`` (bicubic: DeiT's and DINO's; bilinear: torchvision's
+    ImageNet example), centre crop ``size``, normalise."""
     from timm.data import create_transform
 
-    return create_transform(size, is_training=False, interpolation="bicubic", crop_pct=crop_pct, mean=mean, std=std)
+    return create_transform(size, is_training=False, interpolation=interpolation, crop_pct=crop_pct, mean=mean,
+                            std=std)
 
 
-def linear_probe_transform(size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """DINO's linear evaluation's training transform (``eval_linear.py``): torchvision's random resized
-    crop (bilinear, 8–100 % of the area) and flip, normalised."""
+def crop_flip_transform(size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """The ResNet-era training transform (torchvision's ImageNet example; DINO's linear evaluation,
+    ``eval_linear.py``; CTKD's ImageNet run): a random resized crop (bilinear, 8–100 % of the area) and
+    a flip, normalised."""
     import torch
     from torchvision.transforms import v2
 
