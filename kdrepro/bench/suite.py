@@ -11,8 +11,10 @@ shape (speed does not depend on their content), so the benchmark needs no datase
 Several students sharing one teacher forward are timed per student (student-images per second),
 so that the ratio to one student at a time is the saving on a table of methods. Stored logits
 are recorded for exactly the run's augmented batches before its clock starts (one teacher pass
-per epoch, paid once for every student trained on those batches). Not built yet (so not
-measured): on a GPU, the compiled and CUDA-graph steps; the table lists them as such.
+per epoch, paid once for every student trained on those batches). The speed switches of
+``kdrepro run`` are timed against the default eager step too: convolutions in channels-last layout,
+and ``torch.compile`` of each trained network (its compilation falls in the warm-up steps). Not
+built yet (so not measured): CUDA graphs; the table lists them as such.
 
 Beside them, the streamed ImageNet data path (:mod:`kdrepro.bench.data_path`): decoding and
 augmenting JPEGs in workers against DeiT-Ti's training step, so the table says which one limits.
@@ -20,6 +22,7 @@ augmenting JPEGs in workers against DeiT-Ti's training step, so the table says w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import statistics
@@ -32,6 +35,7 @@ import torch
 from ..data import Augment
 from ..engine import Split, TrainConfig, Trainer, process_device, use_gpu
 from ..engine.accel import auto_precision
+from ..engine.trainer import SPEED_SWITCHES
 from ..stores import record_teacher_logits
 from ..errors import ConfigError
 from ..io import write_json
@@ -46,7 +50,7 @@ from .timing import StepClock
 CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's, as the CRD code
 AUGMENT = Augment(crop_padding=4, flip=True)  # the CRD recipe's crop and flip
 NUM_CLASSES = 100
-NOT_BUILT = ("GPU: eager against torch.compile against CUDA graphs",)
+NOT_BUILT = ("GPU: CUDA graphs of the training step",)
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,14 @@ class BenchSize:
     warmup: int
     steps: int
     repeats: int
+    compile: bool = True  # time the torch.compile variant (minutes of compilation per model on a CPU)
 
 
 SIZES = {
     # the CRD recipe's batch and two of its pairs; few steps on a CPU, many on a GPU
     "cpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 2, 10, 3),
     "gpu": BenchSize((("resnet32x4", "resnet8x4"), ("wrn_40_2", "wrn_16_2")), 64, 20, 200, 3),
-    "quick": BenchSize((("resnet14", "resnet8"),), 16, 1, 2, 1),  # the tests: it runs, not how fast
+    "quick": BenchSize((("resnet14", "resnet8"),), 16, 1, 2, 1, compile=False),  # the tests: it runs, not how fast
 }
 
 SHARED_STUDENTS = 4
@@ -88,36 +93,65 @@ class Variant:
     augment: bool
     students: int = 1  # > 1: that many KD students share each teacher forward (throughput per student)
     precision: str = "no"  # the reference's; kdrepro's variants run in their default ("auto")
+    switches: tuple[str, ...] = ()  # kdrepro's speed switches turned on (engine.trainer.SPEED_SWITCHES)
 
 
 REFERENCE, KDREPRO = "reference-style", "kdrepro"
 SHARED = f"kdrepro, {SHARED_STUDENTS} students sharing one teacher forward"
 STORED = "kdrepro, stored logits recorded for these batches"
+CHANNELS_LAST = "kdrepro, channels-last convolutions"
+COMPILED = "kdrepro, torch.compile"
 VARIANTS = {
     REFERENCE: Variant("reference", "live", True),
     KDREPRO: Variant("kdrepro", "live", True),
     SHARED: Variant("kdrepro", "live", True, SHARED_STUDENTS),
     STORED: Variant("kdrepro", "stored", True),
+    CHANNELS_LAST: Variant("kdrepro", "live", True, switches=("channels_last",)),
+    COMPILED: Variant("kdrepro", "live", True, switches=("compile",)),
 }
 RATIOS = (  # (numerator, denominator, what it shows)
     (KDREPRO, REFERENCE, "kdrepro's train step ÷ the reference-style pipeline"),
     (SHARED, KDREPRO, f"{SHARED_STUDENTS} students sharing a teacher forward ÷ one student at a time (per student)"),
     (STORED, KDREPRO, "stored teacher logits ÷ a live teacher"),
+    (CHANNELS_LAST, KDREPRO, "channels-last ÷ the default layout (--channels-last)"),
+    (COMPILED, KDREPRO, "torch.compile ÷ eager (--compile; compilation not timed)"),
 )
 SAME_PRECISION = "reference-style, in kdrepro's precision"
 
 
-def comparisons(precision: str) -> tuple[dict[str, Variant], tuple]:
+def comparisons(precision: str, compile: bool = True) -> tuple[dict[str, Variant], tuple]:
     """The variants and ratios when kdrepro's default runs in ``precision``. In float32 (every CPU)
     they are :data:`VARIANTS` and :data:`RATIOS`; in bf16 (a GPU that has it) the reference also runs
-    in bf16, so that one ratio compares like for like and the other shows what kdrepro's default gains."""
-    if precision == "no":
-        return VARIANTS, RATIOS
-    variants = {**VARIANTS, SAME_PRECISION: Variant("reference", "live", True, precision=precision)}
-    ratios = ((KDREPRO, REFERENCE, f"kdrepro's train step ({precision}) ÷ the reference-style pipeline (float32)"),
-              (KDREPRO, SAME_PRECISION, f"like for like: kdrepro's train step ÷ the reference-style pipeline, "
-                                        f"both in {precision}"), *RATIOS[1:])
+    in bf16, so that one ratio compares like for like and the other shows what kdrepro's default gains.
+    Without ``compile`` the torch.compile variant is left out."""
+    variants, ratios = dict(VARIANTS), RATIOS
+    if precision != "no":
+        variants[SAME_PRECISION] = Variant("reference", "live", True, precision=precision)
+        ratios = ((KDREPRO, REFERENCE, f"kdrepro's train step ({precision}) ÷ the reference-style pipeline "
+                                       "(float32)"),
+                  (KDREPRO, SAME_PRECISION, f"like for like: kdrepro's train step ÷ the reference-style pipeline, "
+                                            f"both in {precision}"), *RATIOS[1:])
+    if not compile:
+        variants.pop(COMPILED)
+        ratios = tuple(r for r in ratios if r[0] != COMPILED)
     return variants, ratios
+
+
+@contextlib.contextmanager
+def switched_on(switches: tuple[str, ...]):
+    """kdrepro's speed switches ``switches`` on (and the others off) inside the block, as
+    ``kdrepro run --channels-last --compile`` sets them; the environment restored after."""
+    saved = {env: os.environ.get(env) for env in SPEED_SWITCHES.values()}
+    try:
+        for name, env in SPEED_SWITCHES.items():
+            os.environ[env] = "1" if name in switches else "0"
+        yield
+    finally:
+        for env, value in saved.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
 
 
 @dataclass
@@ -177,7 +211,8 @@ def measure(variant: Variant, pair: tuple[str, str], split: Split, size: BenchSi
         teacher = record_teacher_logits(teacher, split, bench_config(size), AUGMENT if variant.augment else None,
                                         device=device)
     if variant.students == 1:
-        return kdrepro_steps(KD(student, teacher), split, size, variant.augment)
+        with switched_on(variant.switches):
+            return kdrepro_steps(KD(student, teacher), split, size, variant.augment)
     members = {f"kd{k}": KD(create_model(pair[1], num_classes=NUM_CLASSES, seed=k + 1), teacher)
                for k in range(variant.students)}
     return variant.students * kdrepro_steps(SharedTeacher(teacher, members), split, size, variant.augment)
@@ -191,7 +226,7 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
         raise ConfigError(f"unknown bench size {size_name!r}; valid: {', '.join(SIZES)}")
     size = SIZES[size_name]
     device, precision = process_device(), auto_precision(use_gpu())  # as the Trainer picks them
-    variants, ratios = comparisons(precision)
+    variants, ratios = comparisons(precision, size.compile)
     split = synthetic_split(size.batch_size * (size.warmup + size.steps) * 2)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
