@@ -178,4 +178,5 @@ def test_the_gpu_check_runs_its_cpu_parts_here_and_says_what_it_skipped(tmp_path
     assert any("no GPU" in s for s in report["skipped"])
     page = (tmp_path / "report.md").read_text()
     assert "| bench | passed |" in page and "skipped: the CUDA path's tests (no GPU)" in page
+    assert "skipped: the full-scale rehearsals on the GPU" in page
     assert json.loads((tmp_path / "report.json").read_text())["ok"]

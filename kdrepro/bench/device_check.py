@@ -2,8 +2,9 @@
 
 It runs, each in its own process, what the CPU suite cannot reach, and writes one report
 (``report.json`` and ``report.md``): the machine (GPU, torch, CUDA); the tests of the CUDA path
-(``pytest -m gpu``); every chapter at smoke scale through papermill on the GPU; and the speed
-benchmark at its ``gpu`` size with the peak GPU memory. On a machine without a GPU the same command
+(``pytest -m gpu``); every chapter at smoke scale through papermill on the GPU; every chapter's
+full recipe rehearsed on the GPU on generated stand-ins of its data (``tests/test_rehearsal.py``,
+which makes them); and the speed benchmark at its ``gpu`` size with the peak GPU memory. On a machine without a GPU the same command
 runs its CPU parts at their smallest (the tests and chapters are skipped, the bench runs ``quick``)
 and says what it skipped, so that the check itself is exercised in CI.
 """
@@ -63,8 +64,13 @@ def run_check(chapters: list[str], out_dir: Path, *, budget_s: float = 480, log=
             log(f"— chapter {name} at smoke scale on the GPU")
             report["parts"][f"chapter {name}"] = _run(kdrepro + ["run", name, "--scale", "smoke"], runs, left(),
                                                       out_dir / f"chapter-{name}.log")
+        log("— every chapter's full recipe rehearsed on the GPU (stand-ins of its data)")
+        report["parts"]["full-scale rehearsals"] = _run(
+            [sys.executable, "-m", "pytest", "tests/test_rehearsal.py", "-q", "-rs", "-p", "no:cacheprovider",
+             "-k", "every_full_recipe"], {"KDREPRO_TEST_GPU": "1"}, left(), out_dir / "rehearsals.log")
     else:
-        report["skipped"] += ["the CUDA path's tests (no GPU)", "every chapter at smoke scale on the GPU (no GPU)"]
+        report["skipped"] += ["the CUDA path's tests (no GPU)", "every chapter at smoke scale on the GPU (no GPU)",
+                              "the full-scale rehearsals on the GPU (no GPU; CI rehearses them on the CPU)"]
     size = "gpu" if on_gpu else "quick"
     log(f"— the speed benchmark, {size} size")
     bench_out = out_dir / "bench"
