@@ -224,6 +224,15 @@ def _cmd_dml_train(args) -> None:
              f"alone {', '.join(f'{a:.2f}' for a in alone)}% ({ds.dataset})")
 
 
+def _imagenet_options(command: argparse.ArgumentParser, teacher: str | None = None) -> None:
+    """The options of a command that trains on streamed ImageNet: the teacher's file (when it has a
+    pretrained teacher), the decoding workers, the seeds (when it trains several)."""
+    if teacher:
+        command.add_argument("--teacher-checkpoint", default=None, help=teacher)
+        command.add_argument("--seeds", nargs="+", type=int, default=None)
+    command.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kdrepro", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -277,17 +286,13 @@ def parser() -> argparse.ArgumentParser:
     dt.add_argument("--modes", nargs="+", default=None,
                     help="none soft soft_batch hard token_hard two_class_tokens (default: all, as the chapter)")
     dt.add_argument("--size", default=None, help="full: tiny (default), small or base")
-    dt.add_argument("--teacher-checkpoint", default=None, help="full: a state dict of timm's regnety_160")
-    dt.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
-    dt.add_argument("--seeds", nargs="+", type=int, default=None)
+    _imagenet_options(dt, "full: a state dict of timm's regnety_160")
     dt.set_defaults(func=_cmd_deit_train)
 
     ctkd = sub.add_parser("ctkd", help="train CTKD's ImageNet row (e.g. under accelerate launch)").add_subparsers(
         dest="action", required=True)
     ci = ctkd.add_parser("imagenet", help="train (or resume) ResNet18 from ResNet34 by KD and by KD + CTKD on ImageNet")
-    ci.add_argument("--teacher-checkpoint", default=None, help="a state dict of torchvision's ResNet34 (offline)")
-    ci.add_argument("--workers", type=int, default=None, help="image-decoding workers per process")
-    ci.add_argument("--seeds", nargs="+", type=int, default=None)
+    _imagenet_options(ci, "a state dict of torchvision's ResNet34 (offline)")
     ci.set_defaults(func=_cmd_ctkd_imagenet)
 
     dino = sub.add_parser("dino", help="train the DINO chapter's runs (e.g. under accelerate launch)").add_subparsers(
@@ -296,7 +301,7 @@ def parser() -> argparse.ArgumentParser:
     dn.add_argument("--scale", default="full", help="full (default: ImageNet), medium or smoke")
     dn.add_argument("--variants", nargs="+", default=None,
                     help="dino no_centering no_sharpening (default: the chapter's: all; at full, dino)")
-    dn.add_argument("--workers", type=int, default=None, help="full: image-decoding workers per process")
+    _imagenet_options(dn)
     dn.set_defaults(func=_cmd_dino_train)
 
     pair = sub.add_parser("pair", help="train students of a CIFAR teacher–student pair").add_subparsers(
