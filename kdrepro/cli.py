@@ -29,10 +29,20 @@ def _cmd_chapters(args) -> None:
 def _cmd_data_prepare(args) -> None:
     from .data import prepare
     from .data.image_folders import FOLDER_DATASETS, read_folder_meta, register
+    from .data.imagenet22k import NAME as IN22K
+    from .data.imagenet22k import read_meta as read_in22k_meta
+    from .data.imagenet22k import register as register_in22k
 
     if args.source and len(args.names) != 1:
         raise ConfigError("--from names one dataset's folder: prepare one dataset at a time")
     for name in args.names:
+        if name == IN22K:
+            if args.source:
+                path = register_in22k(args.source, fname_format=args.fname_format)
+            else:
+                path = Path(read_in22k_meta()["path"])
+            print(f"{name}: registered, reading {path}" if args.source else f"{name}: registered at {path}")
+            continue
         if name in FOLDER_DATASETS:
             if args.source:
                 path = register(name, args.source)
@@ -41,7 +51,7 @@ def _cmd_data_prepare(args) -> None:
             print(f"{name}: registered, reading {path}" if args.source else f"{name}: registered at {path}")
             continue
         if args.source:
-            raise ConfigError(f"--from is for image-folder datasets ({', '.join(FOLDER_DATASETS)}); put {name}'s "
+            raise ConfigError(f"--from is for image-folder datasets ({', '.join([*FOLDER_DATASETS, IN22K])}); put {name}'s "
                               f"raw files in its raw/ folder instead (see `kdrepro data prepare --help`)")
         path = prepare(name, force=args.force, download=not args.no_download)
         print(f"{name}: ready in {path}")
@@ -60,6 +70,9 @@ def _cmd_data_list(args) -> None:
     for name in FOLDER_DATASETS:
         known = (data_root() / name / META).is_file()
         print(f"{name:<16} {'registered' if known else 'missing':<9} (image folder: `kdrepro data prepare {name} --from PATH`)")
+    known = (data_root() / "imagenet21k" / META).is_file()
+    print(f"{'imagenet21k':<16} {'registered' if known else 'missing':<9} (a zip per class: "
+          "`kdrepro data prepare imagenet21k --from PATH`)")
 
 
 def _cmd_run(args) -> None:
@@ -245,8 +258,10 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("--force", action="store_true", help="prepare again even if present")
     prep.add_argument("--no-download", action="store_true", help="never try torchvision's download")
     prep.add_argument("--from", dest="source", default=None, metavar="PATH",
-                      help="an image-folder dataset (imagenet): the folder holding train/<wnid>/ and val/<wnid>/, "
-                           "checked and recorded, not copied")
+                      help="imagenet: the folder holding train/<wnid>/ and val/<wnid>/; imagenet21k: the folder "
+                           "holding in22k_image_names.txt and one zip per class; checked and recorded, not copied")
+    prep.add_argument("--fname-format", default="{}.jpeg",
+                      help="imagenet21k: an image's file name inside its class's zip (TinyViT's DATA.FNAME_FORMAT)")
     prep.set_defaults(func=_cmd_data_prepare)
     data.add_parser("list", help="list datasets and whether they are prepared").set_defaults(func=_cmd_data_list)
 
