@@ -205,7 +205,7 @@ def _cmd_dino_train(args) -> None:
     unknown = sorted(set(variants) - set(dc.VARIANTS))
     if unknown:
         raise ConfigError(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(dc.VARIANTS)}")
-    ds = dc.setup(args.scale, workers=args.workers)
+    ds = dc.setup(args.scale, workers=args.workers, run=args.run)
     dc.run(ds, variants)
     for variant in variants:
         if ds.imagenet:  # the official linear evaluation too: the notebook then reuses it
@@ -316,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     dn.add_argument("--scale", default="full", help="full (default: ImageNet), medium or smoke")
     dn.add_argument("--variants", nargs="+", default=None,
                     help="dino no_centering no_sharpening (default: the chapter's: all; at full, dino)")
+    dn.add_argument("--run", default="vanilla", help="full: the README's vanilla (100 epochs, default) or boosted run")
     _imagenet_options(dn)
     dn.set_defaults(func=_cmd_dino_train)
 

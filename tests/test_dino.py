@@ -343,3 +343,27 @@ def test_the_train_command_refuses_an_unknown_variant_and_trains_the_chapters_ru
     assert main(["dino", "train", "--scale", "smoke", "--variants", "dino"]) == 0
     assert "dino           trained" in capsys.readouterr().out
     assert list(tmp_path.glob("dino/*/smoke/dino/seed0/checkpoint.pt"))
+
+
+def test_the_boosted_run_is_the_readmes_and_is_checked_against_its_own_numbers():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from kdrepro.chapters import dino as dc
+    from kdrepro.recipes.dino import recipe
+
+    r = recipe("full", "boosted")
+    assert (r.epochs, r.batch_size, r.norm_last_layer) == (300, 1024, False) and r.config().lr == pytest.approx(2e-3)
+    assert [teacher_temperature(e, r.teacher_temp_start, r.teacher_temp, r.teacher_temp_warmup_epochs)
+            for e in (0, 29, 30)] == [0.04, pytest.approx(0.07), 0.07]
+    with pytest.raises(ConfigError, match="valid: vanilla, boosted"):
+        recipe("full", "longest")
+    ds = dc.DinoSetup("full", r, "imagenet", None, (None, SimpleNamespace(size=50_000)), None, classes=1000)
+    ds.runs["dino"] = (None, [{"probe_teacher_entropy": 3.0, "probe_kl": 0.5}], None)
+    final = pd.DataFrame({"k-NN (%)": [73.0], "linear, best epoch (%)": [75.8]}, index=[dc.LABELS["dino"]])
+    by_key = {c.key: c for c in dc.checks(ds, initial=1.0, final=final)}
+    boosted = by_key["caron2021/imagenet/linear/vit_s16_300ep_boosted"]
+    assert boosted.measured == 75.8 and boosted.published == 76.1 and boosted.verdict == "pass"
+    assert by_key["caron2021/imagenet/knn/vit_s16_100ep"].verdict == "not comparable"  # the other run: not measured
+    assert ds.setting["recipe"] == "dino-boosted-300"

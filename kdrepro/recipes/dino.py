@@ -9,10 +9,11 @@ steps (CI).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..data.multicrop import MultiCrop
 from ..engine import TrainConfig
+from ..errors import ConfigError
 from . import pick
 
 
@@ -65,8 +66,10 @@ RECIPES: dict[str, DinoRecipe] = {
 @dataclass(frozen=True)
 class DinoImageNetRecipe:
     """The official vanilla run (facebookresearch/dino README: ``main_dino.py --arch deit_small`` on one
-    8-GPU node, every other argument at its default, read first-hand in ``main_dino.py``)."""
+    8-GPU node, every other argument at its default, read first-hand in ``main_dino.py``); ``BOOSTED``
+    is the README's longer run."""
 
+    name: str = "vanilla"  # which of the README's runs: its setting in the registry is dino-<name>-<epochs>
     dataset: str = "imagenet"
     model: str = "vit_small_patch16_224"  # DINO's vit_small (DeiT-S/16): timm's, 224-px position grid
     out_dim: int = 65536
@@ -113,7 +116,16 @@ class DinoImageNetRecipe:
 
 
 FULL = DinoImageNetRecipe()
+# The README's "boosting DINO performance" run (read first-hand): 300 epochs, the teacher's temperature
+# warmed from 0.04 to 0.07 over 30 epochs, the head's last layer not weight-normalised, on 16 GPUs
+# (2 nodes × 8, 64 images each: batch 1024); "should reach 73.3% on k-NN eval and ~76.1% on linear eval".
+BOOSTED = replace(FULL, name="boosted", epochs=300, batch_size=1024, teacher_temp=0.07,
+                  teacher_temp_warmup_epochs=30.0, norm_last_layer=False)
+FULL_RUNS = {"vanilla": FULL, "boosted": BOOSTED}
 
 
-def recipe(scale: str) -> DinoRecipe | DinoImageNetRecipe:
-    return pick({**RECIPES, "full": FULL}, scale)
+def recipe(scale: str, run: str = "vanilla") -> DinoRecipe | DinoImageNetRecipe:
+    """The scale's recipe; at full, the README's ``run`` (``vanilla`` or ``boosted``)."""
+    if scale == "full" and run not in FULL_RUNS:
+        raise ConfigError(f"unknown DINO run {run!r}; valid: {', '.join(FULL_RUNS)} (the official README's two)")
+    return pick({**RECIPES, "full": FULL_RUNS.get(run)}, scale)
