@@ -122,20 +122,26 @@ def register(name: str, path: str | Path, root: str | Path | None = None,
     return folder
 
 
-def read_folder_meta(name: str, root: str | Path | None = None) -> dict:
-    """The record of a registered folder dataset; says how to register it when it is not."""
+def read_registration(name: str, how: str, root: str | Path | None = None) -> dict:
+    """The record of a dataset registered where it lies (``<root>/<name>/meta.json``); refuses with
+    ``how`` to register it when it is not, and says to register it again when its folder is gone."""
     import json
 
-    spec = folder_spec(name)
     meta = (Path(root).expanduser() if root is not None else data_root()) / name / META
     if not meta.is_file():
-        raise DatasetError(f"{name} is not registered: get it from {spec.where}, then run "
-                           f"`kdrepro data prepare {name} --from PATH` (PATH holds train/ and val/)")
+        raise DatasetError(f"{name} is not registered: {how}")
     record = json.loads(meta.read_text())
     if not Path(record["path"]).is_dir():
         raise DatasetError(f"{name} was registered at {record['path']}, which is gone: register it again with "
                            f"`kdrepro data prepare {name} --from PATH`")
     return record
+
+
+def read_folder_meta(name: str, root: str | Path | None = None) -> dict:
+    """The record of a registered folder dataset; says how to register it when it is not."""
+    spec = folder_spec(name)
+    return read_registration(name, f"get it from {spec.where}, then run `kdrepro data prepare {name} --from PATH` "
+                                   "(PATH holds train/ and val/)", root)
 
 
 def image_folder(name: str, split: str, transform=None, root: str | Path | None = None):

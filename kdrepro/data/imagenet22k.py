@@ -17,7 +17,6 @@ reads images out of the archives in the ``DataLoader`` workers. The list is Tiny
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from kdrepro import __version__
+from kdrepro.data.image_folders import META, read_registration
 from kdrepro.errors import DatasetError
 from kdrepro.io import write_json
 from kdrepro.paths import data_root
@@ -80,7 +80,7 @@ def register(path: str | Path, root: str | Path | None = None, *, fname_format: 
         raise DatasetError(f"{path / (first_class + '.zip')} has no {fname_format.format(names[0])!r} (it holds e.g. "
                            f"{example!r}): give the archives' file-name format, e.g. --fname-format 'imagenet22k/{{}}.JPEG'")
     folder = (Path(root).expanduser() if root is not None else data_root()) / NAME
-    write_json(folder / "meta.json", {
+    write_json(folder / META, {
         "dataset": NAME, "kind": "zip-per-class", "path": str(path), "fname_format": fname_format,
         "classes": len(by_class), "images": sum(len(v) for v in by_class.values()),
         "prepared_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "kdrepro_version": __version__})
@@ -89,15 +89,8 @@ def register(path: str | Path, root: str | Path | None = None, *, fname_format: 
 
 def read_meta(root: str | Path | None = None) -> dict:
     """The record of the registered folder; says how to register it when it is not."""
-    meta = (Path(root).expanduser() if root is not None else data_root()) / NAME / "meta.json"
-    if not meta.is_file():
-        raise DatasetError(f"{NAME} is not registered: get it from {WHERE} and TinyViT's image list ({NAMES_URL}), "
-                           f"then run `kdrepro data prepare {NAME} --from PATH`")
-    record = json.loads(meta.read_text())
-    if not Path(record["path"]).is_dir():
-        raise DatasetError(f"{NAME} was registered at {record['path']}, which is gone: register it again with "
-                           f"`kdrepro data prepare {NAME} --from PATH`")
-    return record
+    return read_registration(NAME, f"get it from {WHERE} and TinyViT's image list ({NAMES_URL}), then run "
+                                   f"`kdrepro data prepare {NAME} --from PATH`", root)
 
 
 class ZipPerClass(Dataset):
