@@ -23,7 +23,7 @@ def _cmd_chapters(args) -> None:
 
     for c in ALL_CHAPTERS:
         state = "ready" if c.exists else "planned"
-        print(f"{c.name:<8} {state:<8} {c.label:>3}. {c.title}")
+        print(f"{c.name:<13} {state:<8} {c.label:>3}. {c.title}  [full: {c.full_data}]")
 
 
 def _cmd_data_prepare(args) -> None:

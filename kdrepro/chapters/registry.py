@@ -28,6 +28,7 @@ class Chapter:
     kind: str = "paper"  # "paper": one paper's chapter; "benchmark": several papers' methods side by side
     headline: tuple[str, ...] = ()  # check keys for the scoreboard's one-line summary, in order of preference
     section: str = ""  # "b", "c", …: a further page of chapter ``number`` (its notebook is numbered alike: 02b_…)
+    full_data: str = "cifar100"  # what the full scale trains on (``kdrepro chapters`` says it)
 
     @property
     def label(self) -> str:
@@ -46,14 +47,14 @@ class Chapter:
 ALL_CHAPTERS: tuple[Chapter, ...] = (
     Chapter("hinton", 1, "01_hinton_kd.ipynb", "Distilling the Knowledge in a Neural Network",
             "hinton2015distilling", "Soft targets at a high temperature carry a teacher's dark knowledge to a smaller net.",
-            headline=("hinton2015/mnist/distilled_errors",)),
+            headline=("hinton2015/mnist/distilled_errors",), full_data="mnist"),
     Chapter("fitnets", 2, "02_fitnets.ipynb", "FitNets: Hints for Thin Deep Nets",
             "romero2015fitnets", "A thin, deep student learns from the teacher's middle layer through a regressor.",
             headline=("romero2015/claim/hints_then_kd_beat_kd",)),
     Chapter("fitnets_mnist", 2, "02b_fitnets_mnist.ipynb", "FitNets on MNIST: Table 4",
             "romero2015fitnets", "The paper's MNIST experiment: a 30K-parameter FitNet from a 361K maxout teacher, "
             "trained three ways.", headline=("romero2015/mnist/hints", "romero2015/mnist/claim/hints_beat_kd_beat_backprop"),
-            section="b"),
+            section="b", full_data="mnist"),
     Chapter("at", 3, "03_attention_transfer.ipynb", "Attention Transfer",
             "zagoruyko2017attention", "The student matches the teacher's spatial attention maps.",
             headline=("zagoruyko2017/claim/at_beats_student",)),
@@ -61,22 +62,27 @@ ALL_CHAPTERS: tuple[Chapter, ...] = (
             "zhang2018deep", "Students with no pretrained teacher teach each other.",
             headline=("zhang2018/cifar100/dml/resnet32-resnet32/net1", "zhang2018/claim/dml_beats_independent")),
     Chapter("takd", 5, "05_takd.ipynb", "Teacher Assistant Knowledge Distillation",
-            "mirzadeh2020improved", "An assistant bridges the capacity gap between a large teacher and a small student."),
+            "mirzadeh2020improved", "An assistant bridges the capacity gap between a large teacher and a small student.",
+            full_data="cifar10 or cifar100 (the first prepared)"),
     Chapter("ab", 6, "06_ab_distillation.ipynb", "Activation Boundary Distillation",
             "heo2019knowledge", "The student learns where the teacher's neurons switch on and off.",
             headline=("heo2019/claim/ab_beats_student",)),
     Chapter("deit", 7, "07_deit.ipynb", "DeiT: Distillation through Attention",
             "touvron2021training", "A distillation token lets a vision transformer learn from a CNN teacher.",
-            headline=("touvron2021/claim/distilled_beats_alone", "touvron2021/claim/tokens_distinct")),
+            headline=("touvron2021/claim/distilled_beats_alone", "touvron2021/claim/tokens_distinct"),
+            full_data="imagenet"),
     Chapter("dino", 8, "08_dino.ipynb", "DINO: Self-Distillation with No Labels",
             "caron2021emerging", "A momentum teacher, centring and sharpening teach a ViT without labels.",
-            headline=("caron2021/claim/knn_above_chance", "caron2021/claim/no_centering_collapses")),
+            headline=("caron2021/claim/knn_above_chance", "caron2021/claim/no_centering_collapses"),
+            full_data="imagenet"),
     Chapter("ctkd", 9, "09_ctkd.ipynb", "Curriculum Temperature for Knowledge Distillation",
             "li2023curriculum", "An adversarially learned temperature makes distillation harder along a curriculum.",
-            headline=("li2023/cifar100/ctkd/resnet56-resnet20", "li2023/claim/ctkd_beats_kd")),
+            headline=("li2023/cifar100/ctkd/resnet56-resnet20", "li2023/claim/ctkd_beats_kd"),
+            full_data="cifar100; -p imagenet true: imagenet too"),
     Chapter("tinyvit", 10, "10_tinyvit.ipynb", "TinyViT: Fast Pretraining Distillation",
             "wu2022tinyvit", "Stored sparse teacher logits make pretraining distillation cheap.",
-            headline=("wu2022/claim/store_matches_live", "wu2022/claim/store_saves_time")),
+            headline=("wu2022/claim/store_matches_live", "wu2022/claim/store_saves_time"),
+            full_data="imagenet21k + imagenet (not built yet)"),
     Chapter("cifar_bench", 11, "11_cifar_benchmark.ipynb", "CIFAR benchmark: every CNN method on the same pairs",
             "tian2020contrastive", "Student, KD, FitNets, AT and AB on the same teacher–student pairs, one recipe, "
             "several seeds, beside the CRD table.", kind="benchmark",
