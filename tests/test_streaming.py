@@ -106,3 +106,29 @@ def test_two_processes_stream_distinct_images_and_all_of_them_each_epoch(tmp_pat
         assert sorted(mine + theirs) == list(range(512))  # none missed
     assert results[0]["seen"]["0"] != results[0]["seen"]["1"]  # a new order each epoch
 
+
+
+def _views(split, seed: int, epoch: int, batch_size: int) -> dict[int, torch.Tensor]:
+    loader = StreamLoader(split, batch_size, seed=seed)
+    loader.set_epoch(epoch)
+    return {int(i): x for batch in loader for x, i in zip(batch.x, batch.index)}
+
+
+def test_replayed_views_are_the_same_in_any_order_and_worker_and_new_each_epoch(tmp_path):
+    from dataclasses import replace
+
+    from torchvision.datasets import ImageFolder
+
+    from kdrepro.data.imagenet import TrainTransform
+
+    _folder(tmp_path)
+    transform = TrainTransform(16, re_prob=0.5).build((0.5,) * 3, (0.25,) * 3)  # crop, flip, RandAugment, erasing
+    replay = StreamSplit.from_image_folder(ImageFolder(str(tmp_path), transform=transform), workers=0, replay_seed=7)
+    a = _views(replay, seed=0, epoch=0, batch_size=6)
+    b = _views(replace(replay, workers=2), seed=1, epoch=0, batch_size=4)  # other order, batches, workers
+    assert a.keys() == b.keys() and all(torch.equal(a[i], b[i]) for i in a)
+    later = _views(replay, seed=0, epoch=1, batch_size=6)
+    assert sum(torch.equal(a[i], later[i]) for i in a.keys() & later.keys()) < 3  # a new view each epoch
+    free = replace(replay, replay_seed=None)  # drawn from the workers' generators: order matters
+    c, d = _views(free, seed=0, epoch=0, batch_size=6), _views(free, seed=1, epoch=0, batch_size=4)
+    assert sum(torch.equal(c[i], d[i]) for i in c.keys() & d.keys()) < 3

@@ -12,10 +12,16 @@ resumed at an epoch boundary replays the epochs it has not done yet exactly as t
 Repeated augmentation (DeiT's, ``StreamSplit.repeats`` > 1) is timm's ``RepeatAugSampler`` (DeiT's
 ``RASampler``): each epoch draws about 1/repeats of the images and shows each ``repeats`` times, in
 different augmentations, on different processes; its order is drawn from the epoch alone, as DeiT's.
+
+Replayed views (TinyViT's, ``StreamSplit.replay_seed``): the transform of image *i* in epoch *e* draws
+all its randomness (Python's, NumPy's and torch's generators) from a seed of (replay seed, *e*, *i*)
+alone, so a teacher pass and a student pass see the same view whatever batch, order, worker or process
+it lands in — what a store of the teacher's outputs on those views needs.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -39,6 +45,7 @@ class StreamSplit:
     mean: tuple[float, ...] | None = None  # the transform normalises; nothing left for the engine
     std: tuple[float, ...] | None = None
     repeats: int = 1  # repeated augmentation (training only): each drawn image this many times per epoch
+    replay_seed: int | None = None  # each (epoch, image)'s view drawn from its own seed (see the module)
 
     def __post_init__(self):
         if self.repeats < 1:
@@ -136,18 +143,46 @@ class _RepeatedBatches(Sampler[list[int]]):
         return self.batches()
 
 
-class _Indexed(Dataset):
-    """(image, label, index in the whole split) for the positions of a subset."""
+@contextmanager
+def replayed(seed: int, epoch: int, index: int):
+    """Python's, NumPy's and torch's generators seeded from (``seed``, ``epoch``, ``index``) inside the
+    block (a transform called there makes that sample's view of that epoch), restored after."""
+    import random
 
-    def __init__(self, split: StreamSplit):
-        self.split = split
+    import numpy as np
+
+    from .augment import sample_seeds
+
+    s = int(sample_seeds(seed, epoch, torch.tensor([index]))[0]) & (2**32 - 1)
+    state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(s)
+        np.random.seed(s)
+        torch.manual_seed(s)
+        try:
+            yield
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+
+
+class _Indexed(Dataset):
+    """(image, label, index in the whole split) for the positions of a subset, in ``epoch`` (the
+    replayed views' epoch: a new loader, with its workers, is made every epoch)."""
+
+    def __init__(self, split: StreamSplit, epoch: int = 0):
+        self.split, self.epoch = split, epoch
 
     def __len__(self) -> int:
         return self.split.size
 
     def __getitem__(self, position: int):
         index = position if self.split.indices is None else int(self.split.indices[position])
-        x, _ = self.split.dataset[index]
+        if self.split.replay_seed is None:
+            x, _ = self.split.dataset[index]
+        else:
+            with replayed(self.split.replay_seed, self.epoch, index):
+                x, _ = self.split.dataset[index]
         return x, self.split.labels[index], index
 
 
@@ -182,7 +217,7 @@ class StreamLoader:
         generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, "workers", self.sampler.rank))
         workers = self.split.workers
         batches = _BatchSampler(self.sampler) if self.repeated is None else self.repeated
-        loader = DataLoader(_Indexed(self.split), batch_sampler=batches, num_workers=workers,
+        loader = DataLoader(_Indexed(self.split, self.epoch), batch_sampler=batches, num_workers=workers,
                             pin_memory=self.device.type == "cuda", generator=generator,
                             persistent_workers=False, prefetch_factor=4 if workers else None)
         for x, y, index in loader:  # x: a batch of images, or a list of batches of views (DINO's multi-crop)
