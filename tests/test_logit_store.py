@@ -213,3 +213,53 @@ def test_the_dense_target_is_built_on_the_device_asked_only_the_top_k_rows_cross
     assert store.dense(0, torch.arange(8), device="meta").device.type == "meta"  # a stand-in for the GPU
     assert seen == [("cpu", (8, 2)), ("meta", (8, 2))]  # N × k values reach the device, not N × C targets
     assert on_cpu.shape == (8, 4)
+
+
+def _streamed(root, replay_seed=7):
+    from dataclasses import replace
+
+    from torchvision.datasets import ImageFolder
+
+    from kdrepro.data.imagenet import TrainTransform
+    from kdrepro.data.streaming import StreamSplit
+    from standins import make_image_folder
+
+    make_image_folder(root, per_class=(6, 1))
+    transform = TrainTransform(16, re_prob=0.0).build((0.5,) * 3, (0.25,) * 3)
+    split = StreamSplit.from_image_folder(ImageFolder(str(root / "train"), transform=transform), workers=0,
+                                          replay_seed=replay_seed)
+    return split, replace
+
+
+def test_a_store_over_streamed_images_holds_the_live_teachers_targets_on_the_replayed_views(tmp_path):
+    import torch.nn.functional as F
+
+    from kdrepro.data.streaming import StreamLoader
+    from kdrepro.stores.topk import record_streamed_logits
+
+    split, replace = _streamed(tmp_path / "folder")
+    teacher = create_model("resnet8", num_classes=3, seed=0).eval()
+    store = record_streamed_logits(teacher, split, epochs=2, k=3, path=tmp_path / "store", batch_size=5,
+                                   device="cpu")
+    assert store.complete(2, torch.arange(18)) and store.meta["augment"]["replay_seed"] == 7
+    calls = []
+    hook = teacher.register_forward_hook(lambda *_: calls.append(1))
+    record_streamed_logits(teacher, split, epochs=2, k=3, path=tmp_path / "store", batch_size=5, device="cpu")
+    hook.remove()
+    assert len(calls) == 1  # run again: one batch to learn the classes, then every recorded epoch skipped
+    loader = StreamLoader(replace(split, workers=1), 4, seed=3)  # another order, batch size and worker
+    loader.set_epoch(1)
+    with torch.no_grad():
+        for batch in loader:
+            live = F.softmax(teacher(batch.x).logits, -1)
+            assert (store.dense(1, batch.index) - live).abs().max() < 2e-3  # float16 rounding only
+    # a student trains from it on the same views; another replay seed is refused
+    stored = SparseStoredTeacher(store)
+    config = TrainConfig(epochs=2, batch_size=6, lr=0.01)
+    history = Trainer(config, verbose=False).fit(KD(create_model("resnet8", num_classes=3, seed=1), stored), split)
+    assert len(history) == 2
+    with pytest.raises(ConfigError, match="same images with the same transform and replay_seed"):
+        Trainer(config, verbose=False).fit(KD(create_model("resnet8", num_classes=3, seed=1), stored),
+                                           replace(split, replay_seed=8))
+    with pytest.raises(ConfigError, match="replay_seed"):
+        record_streamed_logits(teacher, replace(split, replay_seed=None), 1, 3, tmp_path / "other", device="cpu")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data import SeededAugment, normalize
+from ..data.streaming import StreamLoader, StreamSplit
 from ..engine.rehearsal import rehearsal_epochs, rehearsal_train
 from ..engine import Split, is_main_process, process_device, wait_for_everyone
 from ..errors import ConfigError
@@ -55,13 +56,14 @@ class SparseLogitStore:
 
     @classmethod
     def create(cls, path: str | Path, *, epochs: int, num_samples: int, k: int, num_classes: int,
-               augment: SeededAugment, teacher: str) -> "SparseLogitStore":
+               augment: SeededAugment | dict, teacher: str) -> "SparseLogitStore":
         """Allocate the arrays (main process only; the others wait for it), or reopen a store of the
-        same layout to finish it."""
+        same layout to finish it. ``augment``: the replayed views (a :class:`SeededAugment`, or a
+        streamed split's :func:`streamed_views`)."""
         path = Path(path)
         meta = {"epochs": epochs, "num_samples": num_samples, "k": k, "num_classes": num_classes,
-                "index_dtype": "int16" if num_classes <= 32767 else "int32", "augment": asdict(augment),
-                "teacher": teacher}
+                "index_dtype": "int16" if num_classes <= 32767 else "int32",
+                "augment": augment if isinstance(augment, dict) else asdict(augment), "teacher": teacher}
         if is_main_process():
             if (path / META).is_file():
                 old = json.loads((path / META).read_text())
@@ -175,6 +177,51 @@ def _teacher_pass(teacher, train: Split, augment: SeededAugment, epochs: int, k:
     return store
 
 
+def streamed_views(train: StreamSplit) -> dict:
+    """What makes a streamed split's views: its replay seed and its transform (as the store records them)."""
+    if train.replay_seed is None:
+        raise ConfigError("a store over streamed images needs their views replayed: give the StreamSplit a "
+                          "replay_seed (each image's view in each epoch drawn from its own seed)")
+    return {"replay_seed": train.replay_seed, "transform": repr(getattr(train.dataset, "transform", None))}
+
+
+@torch.no_grad()
+def record_streamed_logits(teacher: torch.nn.Module, train: StreamSplit, epochs: int, k: int, path: str | Path, *,
+                           batch_size: int = 256, device=None) -> SparseLogitStore:
+    """The teacher pass over streamed images (ImageNet): every image of ``train``, every epoch, on its
+    replayed view (``train.replay_seed``), read by the loader's workers; top-``k`` probabilities written
+    to the store at ``path``. Under ``accelerate launch`` each process takes its share; an epoch
+    already recorded by every process is skipped when the pass is run again."""
+    epochs, train = rehearsal_epochs(epochs), rehearsal_train(train)
+    views = streamed_views(train)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    device = torch.device(device) if device is not None else process_device()
+    teacher.to(device).eval()
+    store = None
+    idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
+    for epoch in range(epochs):
+        loader = StreamLoader(train, batch_size, shuffle=False, device=device, rank=rank, world_size=world,
+                              drop_last=False)
+        loader.set_epoch(epoch)
+        if store is not None and store.complete(epoch + 1, idx):
+            continue
+        for batch in loader:
+            probs = F.softmax(teacher(batch.x).logits.float(), -1)
+            if store is None:
+                if k > probs.shape[-1]:
+                    raise ConfigError(f"k = {k} is more than the teacher's {probs.shape[-1]} classes")
+                store = SparseLogitStore.create(path, epochs=epochs, num_samples=len(train.labels), k=k,
+                                                num_classes=probs.shape[-1], augment=views,
+                                                teacher=str(getattr(teacher, "model_name", type(teacher).__name__)))
+                if store.complete(epoch + 1, idx):
+                    break  # recorded before: this epoch is done
+            values, classes = probs.topk(k, dim=-1)
+            store.write(epoch, batch.index, values, classes)
+        store.flush()
+    wait_for_everyone()
+    return store
+
+
 def open_or_record(teacher: torch.nn.Module, train: Split, augment: SeededAugment, epochs: int, k: int,
                    path: str | Path) -> tuple[SparseLogitStore, float | None]:
     """The store at ``path`` if it already covers ``epochs`` of ``train``, else the teacher pass
@@ -237,7 +284,11 @@ class SparseStoredTeacher(TeacherStore):
 
     def check_run(self, loader_key: str, augment, epochs: int, train) -> None:
         meta = self.store.meta
-        if not isinstance(augment, SeededAugment) or asdict(augment) != meta["augment"]:
+        if isinstance(train, StreamSplit):
+            if train.replay_seed is None or streamed_views(train) != meta["augment"]:
+                raise ConfigError(f"the stored logits were recorded on the views {meta['augment']}: train on the "
+                                  "same images with the same transform and replay_seed")
+        elif not isinstance(augment, SeededAugment) or asdict(augment) != meta["augment"]:
             raise ConfigError(f"the stored logits were recorded on the views of {meta['augment']}: train with "
                               f"kdrepro.data.SeededAugment(**{meta['augment']}) so each sample's view is replayed")
         if epochs > meta["epochs"]:
@@ -256,5 +307,5 @@ class SparseStoredTeacher(TeacherStore):
         return ModelOutput(target.clamp_min(1e-12).log())
 
 
-__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "open_or_record", "pass_seconds", "target_agreement",
-           "SparseStoredTeacher"]
+__all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "record_streamed_logits", "streamed_views",
+           "open_or_record", "pass_seconds", "target_agreement", "SparseStoredTeacher"]
