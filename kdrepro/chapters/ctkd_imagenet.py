@@ -13,8 +13,7 @@ import pandas as pd
 import torch
 
 from ..checks import Check, check
-from ..data.image_folders import image_folder
-from ..data.imagenet import crop_flip_transform, eval_transform, num_classes
+from ..data.imagenet import crop_flip_transform, eval_transform, num_classes, streamed
 from ..data.streaming import StreamSplit
 from ..engine import Trainer, is_main_process, process_device
 from ..engine.evaluate import evaluate_split
@@ -38,11 +37,8 @@ class CtkdImageNet:
     teacher_accuracy: float
     splits: tuple[StreamSplit, StreamSplit]  # augmented training images, validation images
     seeds: tuple[int, ...]
+    classes: int
     runs: dict[tuple[str, int], tuple[list[dict], Path]] = field(default_factory=dict)
-
-    @property
-    def classes(self) -> int:
-        return num_classes(self.recipe.dataset)
 
     @property
     def setting(self) -> dict:
@@ -66,13 +62,12 @@ def setup(scale: str, teacher_checkpoint: str | None = None, workers: int | None
                           f"{scale!r}: run with --scale full")
     r = RECIPE
     workers = r.workers if workers is None else workers
-    splits = (StreamSplit.from_image_folder(image_folder(r.dataset, "train", crop_flip_transform()), workers=workers),
-              StreamSplit.from_image_folder(image_folder(r.dataset, "val", eval_transform(interpolation="bilinear")),
-                                            workers=workers))
-    teacher = pretrained_teacher(r.teacher, teacher_checkpoint, num_classes=num_classes(r.dataset))
-    teacher = teacher.to(process_device())
+    splits = (streamed(r.dataset, "train", crop_flip_transform(), workers),
+              streamed(r.dataset, "val", eval_transform(interpolation="bilinear"), workers))
+    classes = num_classes(r.dataset)
+    teacher = pretrained_teacher(r.teacher, teacher_checkpoint, num_classes=classes).to(process_device())
     accuracy = evaluate_split(teacher, rehearsal_subset(splits[1]))["accuracy"]
-    return CtkdImageNet(r, teacher, accuracy, splits, tuple(seeds if seeds is not None else r.seeds))
+    return CtkdImageNet(r, teacher, accuracy, splits, tuple(seeds if seeds is not None else r.seeds), classes)
 
 
 def student(name: str, classes: int, seed: int) -> TimmClassifier:
@@ -113,9 +108,13 @@ def run(ci: CtkdImageNet, verbose: bool | int = True) -> None:
             train(ci, method, seed, verbose)
 
 
+def _histories(ci: CtkdImageNet, method: str) -> list[list[dict]]:
+    return [h for (m, _), (h, _) in sorted(ci.runs.items()) if m == method]
+
+
 def accuracies(ci: CtkdImageNet, method: str) -> list[float]:
     """The last epoch's top-1 of every seed trained with ``method``."""
-    return [h[-1]["test_accuracy"] for (m, _), (h, _) in sorted(ci.runs.items()) if m == method]
+    return [h[-1]["test_accuracy"] for h in _histories(ci, method)]
 
 
 def table(ci: CtkdImageNet) -> pd.DataFrame:
@@ -123,7 +122,7 @@ def table(ci: CtkdImageNet) -> pd.DataFrame:
     rows = []
     for method, published in zip(METHODS, (70.83, 71.32)):
         last = accuracies(ci, method)
-        best = [max(e["test_accuracy"] for e in h) for (m, _), (h, _) in sorted(ci.runs.items()) if m == method]
+        best = [max(e["test_accuracy"] for e in h) for h in _histories(ci, method)]
         if last:
             rows.append({"method": LABELS[method], "top-1, last epoch (%)": round(statistics.fmean(last), 2),
                          "top-1, best epoch (%)": round(statistics.fmean(best), 2), "seeds": len(last),

@@ -21,8 +21,8 @@ import torch.nn as nn
 from ..checks import Check, check, check_claim, not_measured, sampling_noise
 from ..checks.published import DINO_ENTRIES
 from ..data import DatasetSpec, choose_dataset, get_spec
-from ..data.image_folders import IMAGENET_MEAN, IMAGENET_STD, image_folder
-from ..data.imagenet import eval_transform, crop_flip_transform, num_classes
+from ..data.image_folders import IMAGENET_MEAN, IMAGENET_STD
+from ..data.imagenet import crop_flip_transform, eval_transform, num_classes, streamed
 from ..data.multicrop_views import MultiCropViews
 from ..data.streaming import StreamSplit
 from ..engine import Split, Trainer, final_metrics, is_main_process, process_device
@@ -119,13 +119,11 @@ def _imagenet_setup(r: DinoImageNetRecipe, dataset: str | None, workers: int | N
     if dataset not in (None, r.dataset):
         raise ConfigError(f"the full scale trains on {r.dataset}, not {dataset!r}")
     workers = r.workers if workers is None else workers
-
-    def stream(split: str, transform) -> StreamSplit:
-        return StreamSplit.from_image_folder(image_folder(r.dataset, split, transform), workers=workers)
-
     evaluation = eval_transform(r.crops.global_size)
-    return DinoSetup("full", r, r.dataset, None, (stream("train", MultiCropViews(r.crops)), stream("val", evaluation)),
-                     stream("train", evaluation), probe_train=stream("train", crop_flip_transform()),
+    splits = (streamed(r.dataset, "train", MultiCropViews(r.crops), workers),
+              streamed(r.dataset, "val", evaluation, workers))
+    return DinoSetup("full", r, r.dataset, None, splits, streamed(r.dataset, "train", evaluation, workers),
+                     probe_train=streamed(r.dataset, "train", crop_flip_transform(), workers),
                      classes=num_classes(r.dataset))
 
 

@@ -80,12 +80,15 @@ def num_classes(name: str = "imagenet") -> int:
     return len(read_folder_meta(name)["classes"])
 
 
+def streamed(name: str, split: str, transform, workers: int = 8, **kw) -> StreamSplit:
+    """The registered folder's ``split`` through ``transform``, read by ``workers`` DataLoader workers."""
+    return StreamSplit.from_image_folder(image_folder(name, split, transform), workers=workers, **kw)
+
+
 def folder_splits(name: str, train: TrainTransform, *, eval_size: int = 224, crop_pct: float = 0.875,
                   workers: int = 8, repeats: int = 1) -> tuple[StreamSplit, StreamSplit]:
     """The registered folder's train split (augmented by ``train``, with ``repeats``-fold repeated
     augmentation) and its val split (evaluation transform), as streamed splits."""
     spec = folder_spec(name)
-    train_set = image_folder(name, "train", train.build(spec.mean, spec.std))
-    val_set = image_folder(name, "val", eval_transform(eval_size, crop_pct, spec.mean, spec.std))
-    return (StreamSplit.from_image_folder(train_set, workers=workers, repeats=repeats),
-            StreamSplit.from_image_folder(val_set, workers=workers))
+    return (streamed(name, "train", train.build(spec.mean, spec.std), workers, repeats=repeats),
+            streamed(name, "val", eval_transform(eval_size, crop_pct, spec.mean, spec.std), workers))

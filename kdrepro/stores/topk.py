@@ -157,11 +157,8 @@ def _teacher_pass(teacher, train: Split, augment: SeededAugment, epochs: int, k:
                   device: torch.device, idx: Tensor, rank: int, world: int) -> SparseLogitStore:
     """The pass itself, with the teacher already on ``device`` (see :func:`record_sparse_logits`)."""
     probe = teacher(normalize(train.images[idx[:1]].to(device), train.mean, train.std)).logits
-    if k > probe.shape[-1]:
-        raise ConfigError(f"k = {k} is more than the teacher's {probe.shape[-1]} classes")
-    store = SparseLogitStore.create(path, epochs=epochs, num_samples=len(train.labels), k=k,
-                                    num_classes=probe.shape[-1], augment=augment,
-                                    teacher=str(getattr(teacher, "model_name", type(teacher).__name__)))
+    store = _teacher_store(path, teacher, probe.shape[-1], epochs=epochs, num_samples=len(train.labels), k=k,
+                           augment=augment)
     mine = idx[rank::world]
     for epoch in range(epochs):
         for start in range(0, len(mine), batch_size):
@@ -175,6 +172,15 @@ def _teacher_pass(teacher, train: Split, augment: SeededAugment, epochs: int, k:
         store.flush()  # an interrupted pass keeps every finished epoch
     wait_for_everyone()
     return store
+
+
+def _teacher_store(path, teacher: torch.nn.Module, num_classes: int, **layout) -> SparseLogitStore:
+    """The store a teacher pass writes to (created, or reopened to finish), its ``k`` checked against
+    the teacher's ``num_classes``."""
+    if layout["k"] > num_classes:
+        raise ConfigError(f"k = {layout['k']} is more than the teacher's {num_classes} classes")
+    return SparseLogitStore.create(path, num_classes=num_classes, **layout,
+                                   teacher=str(getattr(teacher, "model_name", type(teacher).__name__)))
 
 
 def streamed_views(train: StreamSplit) -> dict:
@@ -200,19 +206,16 @@ def record_streamed_logits(teacher: torch.nn.Module, train: StreamSplit, epochs:
     store = None
     idx = torch.arange(len(train.labels)) if train.indices is None else train.indices
     for epoch in range(epochs):
+        if store is not None and store.complete(epoch + 1, idx):
+            continue
         loader = StreamLoader(train, batch_size, shuffle=False, device=device, rank=rank, world_size=world,
                               drop_last=False)
         loader.set_epoch(epoch)
-        if store is not None and store.complete(epoch + 1, idx):
-            continue
         for batch in loader:
             probs = F.softmax(teacher(batch.x).logits.float(), -1)
-            if store is None:
-                if k > probs.shape[-1]:
-                    raise ConfigError(f"k = {k} is more than the teacher's {probs.shape[-1]} classes")
-                store = SparseLogitStore.create(path, epochs=epochs, num_samples=len(train.labels), k=k,
-                                                num_classes=probs.shape[-1], augment=views,
-                                                teacher=str(getattr(teacher, "model_name", type(teacher).__name__)))
+            if store is None:  # the first batch tells the teacher's classes
+                store = _teacher_store(path, teacher, probs.shape[-1], epochs=epochs, num_samples=len(train.labels),
+                                       k=k, augment=views)
                 if store.complete(epoch + 1, idx):
                     break  # recorded before: this epoch is done
             values, classes = probs.topk(k, dim=-1)
