@@ -225,6 +225,15 @@ def _cmd_ctkd_imagenet(args) -> None:
     _say(cki.table(ci).to_string())
 
 
+def _cmd_tinyvit_train(args) -> None:
+    from .chapters import tinyvit_imagenet as tic
+
+    ti = tic.setup(args.size, args.routes, args.teacher_checkpoint, args.workers, args.seeds)
+    _say(ti.describe())
+    tic.run(ti)
+    _say(tic.table(ti).to_string())
+
+
 def _cmd_dml_train(args) -> None:
     from .chapters import dml as dc
 
@@ -309,6 +318,15 @@ def parser() -> argparse.ArgumentParser:
     ci = ctkd.add_parser("imagenet", help="train (or resume) ResNet18 from ResNet34 by KD and by KD + CTKD on ImageNet")
     _imagenet_options(ci, "a state dict of torchvision's ResNet34 (offline)")
     ci.set_defaults(func=_cmd_ctkd_imagenet)
+
+    tinyvit = sub.add_parser("tinyvit", help="train TinyViT at full scale on ImageNet (e.g. under accelerate launch)"
+                             ).add_subparsers(dest="action", required=True)
+    tv = tinyvit.add_parser("train", help="train (or resume) the routes' stages: the teacher pass and 22k "
+                                          "pretraining, the 1k fine-tuning, the 1k run from scratch")
+    tv.add_argument("--size", default=None, help="5m (default), 11m or 21m")
+    tv.add_argument("--routes", nargs="+", default=None, help="in21k in1k (default: both)")
+    _imagenet_options(tv, "in21k: the official clip_vit_large_patch14_22k.pth")
+    tv.set_defaults(func=_cmd_tinyvit_train)
 
     dino = sub.add_parser("dino", help="train the DINO chapter's runs (e.g. under accelerate launch)").add_subparsers(
         dest="action", required=True)

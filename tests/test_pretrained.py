@@ -42,3 +42,19 @@ def test_damaged_missing_or_mismatched_checkpoints_are_refused(tmp_path):
     torch.save([1, 2, 3], tmp_path / "list.pth")
     with pytest.raises(ConfigError, match="no state dict"):
         pretrained_teacher("resnet18", tmp_path / "list.pth", num_classes=10)
+
+
+class _Config:  # stands for a training script's config object pickled beside the weights
+    epochs = 90
+
+
+def test_a_training_checkpoint_with_pickled_objects_is_refused_with_how_to_extract_its_weights(tmp_path):
+    state = timm.create_model("resnet18", pretrained=False, num_classes=10).state_dict()
+    checkpoint = tmp_path / "train.pth"
+    torch.save({"model": state, "config": _Config()}, checkpoint)
+    with pytest.raises(ConfigError, match="holds Python objects besides its weights") as err:
+        pretrained_teacher("resnet18", checkpoint, num_classes=10)
+    command = str(err.value).split("python -c ")[1].split(" — and")[0].strip('"')
+    exec(command.replace("c.get", "c.get"), {})  # the command the message gives works (the file is trusted here)
+    model = pretrained_teacher("resnet18", f"{checkpoint}.weights.pt", num_classes=10)
+    assert torch.equal(model.model.fc.weight, state["fc.weight"])

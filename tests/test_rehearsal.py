@@ -18,9 +18,9 @@ from kdrepro.paths import data_root, runs_root
 from conftest import HELPERS
 
 sys.path.insert(0, str(HELPERS))
-from standins import make_imagenet_standin, make_standin, save_random_timm_checkpoint  # noqa: E402
+from standins import (make_imagenet22k_standin, make_imagenet_standin, make_standin,  # noqa: E402
+                      save_random_clip_checkpoint, save_random_timm_checkpoint)
 
-NO_FULL_YET = {"tinyvit"}  # ImageNet chapters: their full recipe refuses until it reads ImageNet
 # One seed (and the benchmark and DML one pair each) keeps CI's time down; every other part of the full recipe is
 # rehearsed.
 SMALLER = {"fitnets": {"seeds": [0]}, "at": {"seeds": [0]}, "ab": {"seeds": [0]}, "ctkd": {"seeds": [0]},
@@ -50,8 +50,17 @@ def _imagenet_resnet34(data_root, tmp_path) -> dict:
     return {"imagenet": True, "teacher_checkpoint": str(checkpoint), "workers": 1}
 
 
-EXTRA_DATA = {"deit": _imagenet, "dino": _imagenet_only, "ctkd": _imagenet_resnet34}
-IMAGENET_CHECK = {"dino": "caron2021/imagenet/knn/vit_s16_100ep", "ctkd": "li2023/imagenet/ctkd/resnet34-resnet18"}
+def _imagenet_22k_and_clip(data_root, tmp_path) -> dict:
+    """TinyViT's: ImageNet-1k and -22k stand-ins (the 22k lacking one 1k class) and a random CLIP-ViT-L/14
+    of the stand-in's classes in the official teacher file's layout."""
+    make_imagenet_standin(data_root)
+    classes = json.loads((make_imagenet22k_standin(data_root) / "meta.json").read_text())["classes"]
+    return {"teacher_checkpoint": str(save_random_clip_checkpoint(tmp_path / "clip.pth", classes)), "workers": 0}
+
+
+EXTRA_DATA = {"deit": _imagenet, "dino": _imagenet_only, "ctkd": _imagenet_resnet34, "tinyvit": _imagenet_22k_and_clip}
+IMAGENET_CHECK = {"dino": "caron2021/imagenet/knn/vit_s16_100ep", "ctkd": "li2023/imagenet/ctkd/resnet34-resnet18",
+                  "tinyvit": "wu2022/imagenet/in21k/tinyvit_5m"}
 
 
 def test_a_rehearsal_caps_every_recipe_and_held_out_split_and_moves_its_runs(monkeypatch, tmp_path):
@@ -105,10 +114,6 @@ def standin_data(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("chapter", sorted(c.name for c in available()))
 def test_every_full_recipe_runs_end_to_end_as_a_rehearsal(chapter, standin_data):
-    if chapter in NO_FULL_YET:
-        with pytest.raises(Exception, match="ImageNet"):
-            run_chapter(chapter, "full", rehearse=True, log_output=False)
-        return
     extra = EXTRA_DATA[chapter](standin_data, standin_data.parent) if chapter in EXTRA_DATA else {}
     notebook = run_chapter(chapter, "full", {**SMALLER.get(chapter, {}), **extra}, rehearse=True, log_output=False)
     assert "KDREPRO_REHEARSE" not in os.environ  # restored for whatever runs next

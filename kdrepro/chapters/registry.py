@@ -82,7 +82,7 @@ ALL_CHAPTERS: tuple[Chapter, ...] = (
     Chapter("tinyvit", 10, "10_tinyvit.ipynb", "TinyViT: Fast Pretraining Distillation",
             "wu2022tinyvit", "Stored sparse teacher logits make pretraining distillation cheap.",
             headline=("wu2022/claim/store_matches_live", "wu2022/claim/store_saves_time"),
-            full_data="imagenet21k + imagenet (not built yet)"),
+            full_data="imagenet21k + imagenet"),
     Chapter("cifar_bench", 11, "11_cifar_benchmark.ipynb", "CIFAR benchmark: every CNN method on the same pairs",
             "tian2020contrastive", "Student, KD, FitNets, AT and AB on the same teacher–student pairs, one recipe, "
             "several seeds, beside the CRD table.", kind="benchmark",

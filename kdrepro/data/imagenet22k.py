@@ -1,4 +1,4 @@
-"""ImageNet-22k (winter 2021: 21,841 classes) in the layout TinyViT's code reads
+"""ImageNet-22k (21,841 classes, about 14 M images: the fall 2011 release) in the layout TinyViT's code reads
 (microsoft/Cream, ``TinyViT/docs/PREPARATION.md`` and ``data/imagenet22k_dataset.py``, read first-hand):
 one zip archive per class and a list of every image::
 
@@ -34,7 +34,7 @@ NAME = "imagenet21k"
 NAMES_FILE = "in22k_image_names.txt"
 CLASSES = 21841
 NAMES_URL = "https://github.com/wkcn/TinyViT-model-zoo/releases/download/datasets/in22k_image_names.txt"
-WHERE = "image-net.org (ImageNet-21k, winter 2021 release; a licence is required), one zip per class"
+WHERE = "image-net.org (ImageNet-21k, the fall 2011 release of 21,841 classes; a licence is required), one zip per class"
 
 
 def read_names(path: Path) -> dict[str, list[str]]:

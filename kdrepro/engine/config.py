@@ -26,6 +26,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     weight_decay_end: float | None = None  # set: a cosine from weight_decay to this over the run (DINO's)
     decay_exempt: str = "none"  # no weight decay on: "bias_and_norm" (1-d parameters), "timm" (+ no_weight_decay())
+    layer_decay: float | None = None  # set: TinyViT's layer-wise lr decay, lr × layer_decay ** (blocks above)
     schedule: str = "cosine"
     milestones: list[int] = field(default_factory=list)  # epochs, for schedule="step"
     gamma: float = 0.1  # factor at each milestone ("step"), or per epoch ("exponential")
@@ -36,6 +37,7 @@ class TrainConfig:
     monitor: str = "errors"  # the validation score: the student's "errors", or the method's "loss"
     grad_clip: float | None = None
     clip_per_parameter: bool = False  # grad_clip bounds each parameter's gradient norm (DINO's), not the global one
+    bn_eval: bool = False  # the student's BatchNorms stay in eval mode while training (TinyViT's EVAL_BN_WHEN_TRAINING)
     seed: int = 0
     mixed_precision: str = "auto"  # "auto": bf16 on a GPU, fp32 on a CPU
     max_steps_per_epoch: int | None = None  # smoke runs: cut every epoch short
@@ -56,6 +58,8 @@ class TrainConfig:
             raise ConfigError(f"unknown decay_exempt {self.decay_exempt!r}; valid: {', '.join(DECAY_EXEMPT)}")
         if self.weight_decay_end is not None and self.weight_decay <= 0:
             raise ConfigError("weight_decay_end schedules the decay from weight_decay: set weight_decay above 0")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"layer_decay must be in (0, 1], or None for one lr everywhere, not {self.layer_decay}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be at least 1")
         if self.lr <= 0:

@@ -9,6 +9,7 @@ A damaged or mismatched checkpoint is refused in one line saying which. The mode
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -43,6 +44,15 @@ def _state_dict(path: Path) -> dict:
         raise ConfigError(f"teacher checkpoint {path} does not exist: pass the path of a saved state dict")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():
+            raise ConfigError(f"teacher checkpoint {path} is damaged or not a PyTorch file (UnpicklingError): "
+                              "download it again") from err
+        # a training checkpoint that pickles more than tensors (e.g. its config): not unpickled here unasked
+        raise ConfigError(f"teacher checkpoint {path} holds Python objects besides its weights (a training "
+                          "checkpoint?), which are not unpickled unasked: if you trust the file, save its weights "
+                          f"alone — python -c \"import torch; c = torch.load('{path}', weights_only=False); "
+                          f"torch.save(c.get('model', c), '{path}.weights.pt')\" — and pass that file") from err
     except Exception as err:  # truncated, not a torch file, …
         raise ConfigError(f"teacher checkpoint {path} is damaged or not a PyTorch file ({type(err).__name__}): "
                           "download it again") from err

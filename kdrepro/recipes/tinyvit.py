@@ -1,9 +1,8 @@
 """TinyViT's fast-distillation recipe at each scale.
 
-``full`` is the paper's: ImageNet-21k pretraining distillation (90 epochs, a CLIP-ViT-L/14 teacher
-fine-tuned on ImageNet-21k, top-100 logits stored) and ImageNet-1k fine-tuning, or ImageNet-1k
-distillation (300 epochs). ImageNet-1k and ImageNet-21k can be registered, but the store written over
-streamed ImageNet views (replayed in the loader's workers) is not built yet, so ``full`` refuses, saying so. ``medium`` distils a zoo CNN (trained by :mod:`kdrepro.training.teachers`) into TinyViT-5M's
+``full`` is the paper's (:mod:`kdrepro.recipes.tinyvit_imagenet`): ImageNet-22k pretraining distillation
+(90 epochs from the stored top-100 of CLIP-ViT-L/14-22k) then ImageNet-1k fine-tuning, and training from
+scratch on ImageNet-1k (300 epochs). ``medium`` distils a zoo CNN (trained by :mod:`kdrepro.training.teachers`) into TinyViT-5M's
 shape on 32×32 images, from the live teacher and from the store at several K; ``smoke`` runs a
 few steps of a very small TinyViT (CI).
 """
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..engine import TrainConfig
 from . import pick
+from .tinyvit_imagenet import FULL, TinyVitImageNetRecipe
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,6 @@ RECIPES: dict[str, TinyVitRecipe] = {
     "medium": TinyVitRecipe(_DATA, teacher="resnet20", epochs=8, train_subset=15_000,
                             student=dict(embed_dims=(32, 64, 96, 128), depths=(1, 1, 2, 1), num_heads=(1, 2, 3, 4))),
 }
-FULL_MESSAGE = ("full scale is the paper's ImageNet-21k / ImageNet-1k setting (a CLIP-ViT-L/14 teacher, top-100 logits "
-                "of 90 epochs stored): ImageNet-21k can be registered (`kdrepro data prepare imagenet21k --from "
-                "PATH`), but the store of the teacher's logits on streamed ImageNet views is not built yet: run the "
-                "medium scale, or use the official TinyViT code")
-
-
-def recipe(scale: str) -> TinyVitRecipe:
-    return pick(RECIPES, scale, FULL_MESSAGE)
+def recipe(scale: str) -> TinyVitRecipe | TinyVitImageNetRecipe:
+    """The scale's recipe; ``full`` is the paper's ImageNet setting (:mod:`kdrepro.recipes.tinyvit_imagenet`)."""
+    return pick({**RECIPES, "full": FULL}, scale)
