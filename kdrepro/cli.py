@@ -190,7 +190,7 @@ def _cmd_deit_train(args) -> None:
     from .chapters import deit as dc
 
     ds = dc.setup(args.scale, size=args.size, teacher_checkpoint=args.teacher_checkpoint, workers=args.workers,
-                  seeds=args.seeds, evaluate_teacher=False)
+                  seeds=args.seeds, evaluate_teacher=False, teacher_source=args.teacher_source)
     modes = args.modes or dc.MODES
     dc.run(ds, modes)
     for mode in modes:
@@ -311,6 +311,9 @@ def parser() -> argparse.ArgumentParser:
                     help="none soft soft_batch hard token_hard two_class_tokens (default: all, as the chapter)")
     dt.add_argument("--size", default=None, help="full: tiny (default), small or base")
     _imagenet_options(dt, "full: a state dict of timm's regnety_160")
+    dt.add_argument("--teacher-source", default=None, choices=("live", "store"),
+                    help="full: live (default) or store: the teacher's top-100 recorded once per seed on the run's "
+                         "batches, read by every distilled mode")
     dt.set_defaults(func=_cmd_deit_train)
 
     ctkd = sub.add_parser("ctkd", help="train CTKD's ImageNet row (e.g. under accelerate launch)").add_subparsers(

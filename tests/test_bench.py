@@ -180,3 +180,16 @@ def test_the_gpu_check_runs_its_cpu_parts_here_and_says_what_it_skipped(tmp_path
     assert "| bench | passed |" in page and "skipped: the CUDA path's tests (no GPU)" in page
     assert "skipped: the full-scale rehearsals on the GPU" in page
     assert json.loads((tmp_path / "report.json").read_text())["ok"]
+
+
+def test_the_deit_step_reads_its_teacher_from_a_store_of_the_same_batches(tmp_path):
+    """The data path's store row: DeiT-Ti's hard-distillation step with the teacher recorded beforehand on
+    its batches (recorded once, then read), beside the live teacher's — both measured."""
+    import torch
+
+    from kdrepro.bench.data_path import DataPathSize, step_images_per_s
+
+    size = DataPathSize(batch_size=2, warmup=1, steps=1, workers=1, teacher="resnet18")
+    live = step_images_per_s(size, torch.device("cpu"), "resnet18")
+    stored = step_images_per_s(size, torch.device("cpu"), "resnet18", tmp_path / "store")
+    assert live > 0 and stored > 0 and (tmp_path / "store" / "samples.i64").is_file()

@@ -170,3 +170,39 @@ def test_randaugments_top_magnitude_posterizes_to_black_instead_of_stopping_the_
     torch.manual_seed(0)
     for _ in range(60):  # posterize among 3 of ~15 ops per image: drawn many times over
         assert transform(image).shape == (3, 32, 32)
+
+
+@pytest.mark.slow
+def test_deit_trains_from_its_teacher_recorded_once_on_the_mixed_batches(tmp_path, monkeypatch):
+    """teacher_source "store": one teacher pass per seed on the full recipe's own (mixed, repeated) batches
+    serves every distilled mode, and a student from it trains as with the live teacher (rehearsed)."""
+    import json
+
+    from standins import make_imagenet_standin, save_random_timm_checkpoint
+
+    from kdrepro.chapters import deit as dc
+
+    make_imagenet_standin(tmp_path / "data")
+    checkpoint = save_random_timm_checkpoint("regnety_160", 4, tmp_path / "regnety_160.pt")
+    for key, value in {"KDREPRO_DATA": tmp_path / "data", "KDREPRO_RUNS": tmp_path / "runs",
+                       "KDREPRO_REHEARSE": "1"}.items():
+        monkeypatch.setenv(key, str(value))
+    with pytest.raises(ConfigError, match="unknown teacher_source 'cache'"):
+        dc.setup("full", teacher_checkpoint=str(checkpoint), workers=0, evaluate_teacher=False, teacher_source="cache")
+    live = dc.setup("full", teacher_checkpoint=str(checkpoint), workers=1, evaluate_teacher=False)
+    stored = dc.setup("full", teacher_checkpoint=str(checkpoint), workers=1, evaluate_teacher=False,
+                      teacher_source="store")
+    _, from_live, _ = dc.train(live, "hard", 0, verbose=False)
+    _, from_store, folder = dc.train(stored, "hard", 0, verbose=False)
+    assert folder.parent.name == "hard-from_store"
+    assert [e["train_loss"] for e in from_store] == pytest.approx([e["train_loss"] for e in from_live], rel=1e-4)
+    dc.train(stored, "token_hard", 0, verbose=False)
+    stores = list((tmp_path / "runs" / "rehearsal" / "deit" / "imagenet" / "full" / "teacher_store").iterdir())
+    assert [s.name for s in stores] == ["seed0-k4"]  # one pass for both modes (K capped at the 4 classes)
+    assert json.loads((stores[0] / "pass.json").read_text())["seconds"] > 0
+    with pytest.raises(ConfigError, match="full scale's"):
+        dc.setup("smoke", teacher_source="store")
+    no_workers = dc.setup("full", teacher_checkpoint=str(checkpoint), workers=0, evaluate_teacher=False,
+                          teacher_source="store")
+    with pytest.raises(ConfigError, match="only when DataLoader workers decode them"):
+        dc.train(no_workers, "soft", 0, verbose=False)

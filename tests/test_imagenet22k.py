@@ -44,7 +44,7 @@ def test_a_complete_copy_is_recorded_and_read_out_of_its_archives(tmp_path):
     assert (folder / "meta.json").is_file()
     data = ZipPerClass(_size, root=tmp_path / "data", open_archives=2)
     assert len(data) == 9 and data.classes == sorted(CLASSES)
-    size, target = data[data.samples.index(("n00007846_1", 1))]
+    size, target = data[[data.sample(i) for i in range(len(data))].index(("n00007846_1", 1))]
     assert target == 1 and size.tolist() == [21, 16]  # n00007846 is the second class once sorted
     assert [data[i][1] for i in range(9)] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and len(data._archives) == 2
     copy = pickle.loads(pickle.dumps(data))  # as a spawned DataLoader worker receives it: no open archives

@@ -77,10 +77,15 @@ def loader_images_per_s(folder: Path, size: DataPathSize, device: torch.device) 
     return clock.images_per_s(size.loader_batch)
 
 
-def step_images_per_s(size: DataPathSize, device: torch.device, teacher: str | None) -> float:
+def step_images_per_s(size: DataPathSize, device: torch.device, teacher: str | None,
+                      store_dir: Path | None = None) -> float:
     """Images per second of DeiT-Ti's training step at 224 px (AdamW), from device-resident images;
-    with ``teacher``, hard distillation through the distillation token from that (random) timm model."""
+    with ``teacher``, hard distillation through the distillation token from that (random) timm model —
+    live, or with ``store_dir`` read from its top-10 recorded there beforehand on the same batches
+    (:mod:`kdrepro.stores.batches`; the recording is not timed)."""
     n = size.batch_size * (size.warmup + size.steps)
+    config = TrainConfig(epochs=1, batch_size=size.batch_size, optimizer="adamw", lr=1e-3, schedule="constant",
+                         max_steps_per_epoch=size.warmup + size.steps)
     g = torch.Generator().manual_seed(0)
     split = Split(torch.randint(0, 256, (n, 3, 224, 224), generator=g, dtype=torch.uint8),
                   torch.randint(0, CLASSES, (n,), generator=g), IMAGENET_MEAN, IMAGENET_STD)
@@ -92,6 +97,10 @@ def step_images_per_s(size: DataPathSize, device: torch.device, teacher: str | N
         from ..models.pretrained import TimmClassifier
 
         model = TimmClassifier(timm.create_model(teacher, pretrained=False, num_classes=CLASSES)).eval()
+        if store_dir is not None:
+            from ..stores.batches import BatchStoredTeacher, record_batch_topk
+
+            model = BatchStoredTeacher(record_batch_topk(model, split, config, CLASSES, store_dir))
         method = DeiT(create_model("deit_tiny_distilled_patch16_224", num_classes=CLASSES, seed=0), model,
                       mode="token_hard")
     box = {}
@@ -100,8 +109,6 @@ def step_images_per_s(size: DataPathSize, device: torch.device, teacher: str | N
         if event == "step":
             box.setdefault("clock", StepClock(trainer.device, size.warmup, size.steps)).tick()
 
-    config = TrainConfig(epochs=1, batch_size=size.batch_size, optimizer="adamw", lr=1e-3, schedule="constant",
-                         max_steps_per_epoch=size.warmup + size.steps)
     Trainer(config, verbose=False, progress=False, callbacks=[tick]).fit(method, split)
     return box["clock"].images_per_s(size.batch_size)
 
@@ -114,9 +121,15 @@ def measure_data_path(size: DataPathSize, device: torch.device, work_dir: Path, 
     rows = {f"decode + augment (timm's DeiT transform), {size.workers} workers": loader_images_per_s(folder, size,
                                                                                                     device)}
     rows["DeiT-Ti training step, no teacher"] = step_images_per_s(size, device, None)
+    extra = []
     if size.teacher is not None:
-        rows[f"DeiT-Ti training step, {size.teacher} teacher (hard, distillation token)"] = step_images_per_s(
-            size, device, size.teacher)
+        live = f"DeiT-Ti training step, {size.teacher} teacher (hard, distillation token)"
+        stored = f"DeiT-Ti training step, {size.teacher} teacher read from its store of these batches"
+        rows[live] = step_images_per_s(size, device, size.teacher)
+        rows[stored] = step_images_per_s(size, device, size.teacher, work_dir / "teacher_store")
+        extra = [{"what": "DeiT-Ti step, teacher read from the store ÷ run live (the pass recording it, paid once "
+                          "per seed for every distilled run, not included)",
+                  "ratio": round(rows[stored] / rows[live], 3)}]
     for what, value in rows.items():
         log(f"data path: {what:<70} {value:9.1f} images/s")
     loader, *steps = rows
@@ -124,4 +137,4 @@ def measure_data_path(size: DataPathSize, device: torch.device, work_dir: Path, 
                          "workers": size.workers, "loader_batches": list(size.loader_batches()), "image_size": 224},
             "rows": [{"what": k, "images_per_s": round(v, 2)} for k, v in rows.items()],
             "ratios": [{"what": f"loader ÷ {step.split(', ', 1)[1]}", "ratio": round(rows[loader] / rows[step], 3)}
-                       for step in steps]}
+                       for step in steps] + extra}

@@ -12,6 +12,7 @@ batch only (larger by the number of classes)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from ..paths import runs_root
 from ..models.pretrained import pretrained_teacher
 from ..recipes.deit import DeitImageNetRecipe, DeitRecipe
 from ..recipes.deit import recipe as deit_recipe
+from ..stores.batches import BatchStoredTeacher, record_batch_topk
 from ..training.teachers import Teacher, get_teacher, load_splits
 
 MODES = ("none", "soft", "soft_batch", "hard", "token_hard", "two_class_tokens")
@@ -108,13 +110,16 @@ class DeitSetup:
 
 def setup(scale: str, dataset: str | None = None, seeds=None, teacher_mode: str = "train",
           verbose: bool | int = True, size: str | None = None, teacher_checkpoint: str | None = None,
-          workers: int | None = None, evaluate_teacher: bool = True) -> DeitSetup:
+          workers: int | None = None, evaluate_teacher: bool = True, teacher_source: str | None = None) -> DeitSetup:
     """The chapter's runs to make: on CIFAR-sized images (smoke, medium), or on ImageNet (full:
     ``size`` picks the DeiT, ``teacher_checkpoint`` the teacher's weights when the Hub is not reachable;
     the teacher's validation accuracy is measured unless ``evaluate_teacher`` is false)."""
     r = deit_recipe(scale)
     if isinstance(r, DeitImageNetRecipe):
-        return _imagenet_setup(r, dataset, seeds, size, teacher_checkpoint, workers, evaluate_teacher)
+        return _imagenet_setup(r, dataset, seeds, size, teacher_checkpoint, workers, evaluate_teacher, teacher_source)
+    if teacher_source not in (None, "live"):
+        raise ConfigError("teacher_source store is the full scale's (ImageNet, Mixup/CutMix): the smaller scales "
+                          "run the teacher live")
     dataset = choose_dataset(scale, dataset, r.datasets)
     teacher = get_teacher(r.teacher, dataset, scale, 0, mode=teacher_mode, verbose=verbose)
     splits = load_splits(dataset, r.train_subset, r.test_subset)
@@ -124,7 +129,10 @@ def setup(scale: str, dataset: str | None = None, seeds=None, teacher_mode: str 
 
 
 def _imagenet_setup(r: DeitImageNetRecipe, dataset: str | None, seeds, size: str | None,
-                    teacher_checkpoint: str | None, workers: int | None, evaluate_teacher: bool) -> DeitSetup:
+                    teacher_checkpoint: str | None, workers: int | None, evaluate_teacher: bool,
+                    teacher_source: str | None = None) -> DeitSetup:
+    if teacher_source is not None:
+        r = dataclasses.replace(r, teacher_source=teacher_source)
     size = size or r.sizes[0]
     if size not in SIZES:
         raise ConfigError(f"unknown DeiT size {size!r}; valid: {', '.join(SIZES)}")
@@ -145,9 +153,12 @@ def _imagenet_setup(r: DeitImageNetRecipe, dataset: str | None, seeds, size: str
 
 def run_dir(ds: DeitSetup, mode: str, seed: int) -> Path:
     base = runs_root() / "deit" / ds.dataset / ds.scale
+    folder = _FOLDERS.get(mode, mode)
     if ds.imagenet:
         base = base / f"deit_{ds.size}"
-    return base / _FOLDERS.get(mode, mode) / f"seed{seed}"
+        if ds.recipe.teacher_source == "store" and mode not in ("none", "two_class_tokens"):
+            folder += "-from_store"  # beside the live teacher's run of the mode, not in its place
+    return base / folder / f"seed{seed}"
 
 
 def build_method(r: DeitRecipe, mode: str, student: nn.Module, teacher: nn.Module | None) -> nn.Module:
@@ -173,16 +184,33 @@ def train(ds: DeitSetup, mode: str, seed: int, verbose: bool | int = True):
         return ds.runs[(mode, seed)]
     r = ds.recipe
     student = create_model(ds.student_name(mode), num_classes=ds.classes, seed=seed, **ds.student_kwargs())
-    method = build_method(r, mode, student, None if mode in ("none", "two_class_tokens") else ds.teacher.model)
+    teacher = None if mode in ("none", "two_class_tokens") else ds.teacher.model
+    if teacher is not None and ds.imagenet and r.teacher_source == "store":
+        teacher = BatchStoredTeacher(teacher_store(ds, seed))
+    method = build_method(r, mode, student, teacher)
     folder = run_dir(ds, mode, seed)
     train_split, test_split = ds.splits
     if ds.imagenet:  # the images come augmented from the workers; Mixup/CutMix on the batch
-        extra = {"mix": BatchMix(ds.classes, mixup=r.mixup, cutmix=r.cutmix, label_smoothing=r.smoothing)}
+        extra = {"mix": _mix(ds)}
     else:
         extra = {"augment": Augment(crop_padding=r.crop_padding, flip=True)}
     history = Trainer(r.config(seed), folder, verbose=verbose).fit(method, train_split, test_split, **extra)
     ds.runs[(mode, seed)] = (student.eval(), history, folder)
     return ds.runs[(mode, seed)]
+
+
+def _mix(ds: DeitSetup) -> BatchMix:
+    r = ds.recipe
+    return BatchMix(ds.classes, mixup=r.mixup, cutmix=r.cutmix, label_smoothing=r.smoothing)
+
+
+def teacher_store(ds: DeitSetup, seed: int):
+    """The teacher's top-``store_k`` on every (mixed) batch the ImageNet runs of ``seed`` train on,
+    recorded once (the pass resumes where it stopped) and read by each distilled mode of that seed."""
+    r = ds.recipe
+    k = min(r.store_k, ds.classes)
+    path = runs_root() / "deit" / ds.dataset / "full" / "teacher_store" / f"seed{seed}-k{k}"
+    return record_batch_topk(ds.teacher.model, ds.splits[0], r.config(seed), k, path, mix=_mix(ds))
 
 
 def run(ds: DeitSetup, modes=MODES, verbose: bool | int = True) -> None:

@@ -85,6 +85,7 @@ class Trainer:
         self.accelerator = make_accelerator(config.mixed_precision)
         self.switches = speed_switches()
         self.state = TrainState()
+        self._stores: list[TeacherStore] = []  # the distiller's stored teachers (read by step)
 
     # -- conveniences ---------------------------------------------------------------------
     @property
@@ -147,11 +148,13 @@ class Trainer:
             raise ConfigError(f"batch_size {c.batch_size} does not split evenly over {world} processes: choose "
                               f"a batch_size divisible by {world}, or launch a process count that divides it")
         stored = [m for m in distiller.frozen_modules() if isinstance(m, TeacherStore)]
-        if stored and mix is not None:
+        if mix is not None and not all(m.on_mixed_batches for m in stored):
             raise ConfigError("a stored teacher holds its outputs for un-mixed images: train with the live teacher "
-                              "when mixing (Mixup/CutMix), or without mixing")
+                              "when mixing (Mixup/CutMix), record the teacher on the run's mixed batches "
+                              "(kdrepro.stores.batches.record_batch_topk), or train without mixing")
         for m in stored:  # a store refuses a run whose images it did not see
-            m.check_run(loader_key(c, train, augment, world, acc.device), augment, c.epochs, train)
+            m.check_run(loader_key(c, train, augment, world, acc.device, mix), augment, c.epochs, train)
+        self._stores = stored
         for module in distiller.frozen_modules():
             module.to(acc.device)
         distiller.to(acc.device)
@@ -275,6 +278,8 @@ class Trainer:
             if self.switches["channels_last"] and isinstance(batch.x, Tensor) and batch.x.dim() == 4:
                 batch = batch._replace(x=batch.x.contiguous(memory_format=torch.channels_last))
             set_schedule(optimizers.values(), c, epoch + step / steps)
+            for store in self._stores:
+                store.set_step(step)
 
             def update(name: str, losses: dict[str, Tensor]) -> None:
                 self._update(wrapped[name], optimizers[name], losses, watch, step, distiller)
@@ -523,11 +528,19 @@ def train_loader(c: TrainConfig, train: Split | StreamSplit, augment: Augment | 
                        drop_last=True, indices=train.indices)
 
 
-def loader_key(c: TrainConfig, train: Split, augment: Augment | None, world: int, device) -> str:
+def loader_key(c: TrainConfig, train: Split | StreamSplit, augment: Augment | None, world: int, device,
+               mix: BatchMix | None = None) -> str:
     """A digest of everything that decides a run's batches: two runs with the same key see the
-    same images, augmented the same way, in the same order, epoch after epoch."""
+    same images, augmented (and mixed) the same way, in the same order, epoch after epoch. For a
+    streamed split: its transform, workers (each decodes a fixed share of the batches, from its own
+    seeded generators), repeated augmentation and replay seed too."""
     h = hashlib.sha256(repr((c.seed, c.batch_size, c.max_steps_per_epoch, augment, world,
                              torch.device(device).type, train.mean, train.std)).encode())
+    if isinstance(train, StreamSplit):
+        h.update(repr((getattr(train.dataset, "transform", None), train.workers, train.repeats,
+                       train.replay_seed)).encode())
+    if mix is not None:
+        h.update(repr(mix).encode())
     indices = torch.arange(len(train.labels)) if train.indices is None else train.indices
     for tensor in (indices, train.labels):
         h.update(tensor.detach().reshape(-1).cpu().contiguous().view(torch.uint8).numpy().tobytes())

@@ -27,9 +27,15 @@ class TeacherStore(nn.Module):
     images it did not see) and :meth:`set_epoch` before every epoch."""
 
     epoch: int = 0
+    step: int = 0
+    on_mixed_batches: bool = False  # True: its answers are for the mixed (Mixup/CutMix) images themselves
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def set_step(self, step: int) -> None:
+        """Called by the engine before each step of an epoch (a store of a run's batches reads by step)."""
+        self.step = int(step)
 
     def check_run(self, loader_key: str, augment, epochs: int, train) -> None:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import TrainConfig
+from ..errors import ConfigError
 from . import pick
 
 
@@ -81,6 +82,15 @@ class DeitImageNetRecipe:
     kl_normalisation: str = "elements"
     workers: int = 10  # DataLoader workers per process (main.py's num_workers)
     seeds: tuple[int, ...] = (0,)
+    # beyond the official code: "store" records the teacher's top-``store_k`` once per seed on the run's
+    # exact (mixed) batches and trains the distilled students from it (kdrepro.stores.batches)
+    teacher_source: str = "live"
+    store_k: int = 100
+
+    def __post_init__(self):
+        if self.teacher_source not in ("live", "store"):
+            raise ConfigError(f"unknown teacher_source {self.teacher_source!r}; valid: live (the teacher run at "
+                              "every step), store (its top-K recorded once per seed on the run's batches)")
 
     @property
     def lr(self) -> float:
