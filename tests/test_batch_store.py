@@ -104,3 +104,17 @@ def test_a_streamed_run_with_repeated_augmentation_workers_and_mixing_replays_it
 class _Refuses(torch.nn.Module):
     def forward(self, x):
         raise AssertionError("the teacher ran again")
+
+
+def test_a_float16_tie_keeps_the_teachers_recorded_first_class_on_top(tmp_path):
+    """Two probabilities equal once rounded to float16: the rebuilt logits still put the class the teacher
+    ranked first on top (hard distillation reads the teacher's own choice); the target barely moves."""
+    store = SparseLogitStore.create(tmp_path / "store", epochs=1, num_samples=1, k=2, num_classes=3,
+                                    augment={"loader_key": "x"}, teacher="t")
+    first, second = 0.4000001, 0.4  # float32: class 2 ahead; float16: the same value
+    store.write(0, torch.tensor([0]), torch.tensor([[first, second]]), torch.tensor([[2, 1]]))
+    dense = store.dense(0, torch.tensor([0]))
+    assert dense[0, 1] == dense[0, 2] and dense.argmax().item() == 1  # the tie, broken the wrong way by argmax
+    logits = store.logits(0, torch.tensor([0]))
+    assert logits.argmax().item() == 2
+    torch.testing.assert_close(logits.softmax(-1), dense, atol=1e-5, rtol=0)

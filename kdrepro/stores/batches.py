@@ -146,8 +146,7 @@ class BatchStoredTeacher(TeacherStore):
             raise RuntimeError(f"epoch {self.epoch + 1}, step {self.step + 1}: this batch's images are not the ones "
                                "the teacher was recorded on — the batches drifted from the recorded run (another "
                                "worker count, sampler or code version): record the store again")
-        target = self.store.dense(self.epoch, slot, self.k, device=index.device)
-        return ModelOutput(target.clamp_min(1e-12).log())
+        return ModelOutput(self.store.logits(self.epoch, slot, self.k, device=index.device))
 
 
 __all__ = ["record_batch_topk", "BatchStoredTeacher"]

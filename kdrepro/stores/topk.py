@@ -37,6 +37,7 @@ from ..models import ModelOutput
 
 META = "store.json"
 PASS = "pass.json"  # the teacher pass's wall time
+TIE_BREAK = 1e-5  # added to the recorded top class's log-probability (see SparseLogitStore.logits)
 
 
 class SparseLogitStore:
@@ -113,6 +114,17 @@ class SparseLogitStore:
         else:
             values, classes = values.to(device), classes.to(device)
         return dense_target(values, classes, self.meta["num_classes"])
+
+    def logits(self, epoch: int, index: Tensor, k: int | None = None, device: torch.device | str | None = None
+               ) -> Tensor:
+        """The rebuilt targets as a teacher's logits (their log: softmax at T = 1 gives the target back),
+        with the recorded top class kept the argmax where float16 rounding tied it with another — hard
+        distillation reads the teacher's own first choice (a nudge of ``TIE_BREAK``, far below float16's
+        resolution of the probabilities)."""
+        device = torch.device(device) if device is not None else index.device
+        logits = self.dense(epoch, index, k, device).clamp_min(1e-12).log()
+        top = torch.from_numpy(np.asarray(self.indices[epoch, index.cpu().numpy(), 0], dtype=np.int64)).to(device)
+        return logits.scatter_add_(1, top[:, None], torch.full((len(top), 1), TIE_BREAK, device=device))
 
     def complete(self, epochs: int, index: Tensor) -> bool:
         return bool(np.asarray(self.written[:epochs, index.cpu().numpy()]).all())
@@ -306,8 +318,7 @@ class SparseStoredTeacher(TeacherStore):
     def lookup(self, index: Tensor | None) -> ModelOutput:
         if index is None:
             raise ValueError("a SparseStoredTeacher needs the batch's sample indices (batches from BatchLoader)")
-        target = self.store.dense(self.epoch, index, self.k, device=index.device)
-        return ModelOutput(target.clamp_min(1e-12).log())
+        return ModelOutput(self.store.logits(self.epoch, index, self.k, device=index.device))
 
 
 __all__ = ["SparseLogitStore", "dense_target", "record_sparse_logits", "record_streamed_logits", "streamed_views",
