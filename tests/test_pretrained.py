@@ -58,3 +58,12 @@ def test_a_training_checkpoint_with_pickled_objects_is_refused_with_how_to_extra
     exec(command.replace("c.get", "c.get"), {})  # the command the message gives works (the file is trusted here)
     model = pretrained_teacher("resnet18", f"{checkpoint}.weights.pt", num_classes=10)
     assert torch.equal(model.model.fc.weight, state["fc.weight"])
+
+
+def test_the_extraction_advice_names_a_missing_package_the_objects_need():
+    from kdrepro.models.pretrained import _needed_package
+
+    assert _needed_package("Unsupported global: GLOBAL yacs_not_here.config.CfgNode was not an allowed") == \
+        " (with the yacs_not_here package installed: pip install yacs_not_here)"
+    assert _needed_package("Unsupported global: GLOBAL torch.nn.Linear was not an allowed") == ""  # importable
+    assert _needed_package("something else") == ""

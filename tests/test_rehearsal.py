@@ -122,6 +122,10 @@ def test_every_full_recipe_runs_end_to_end_as_a_rehearsal(chapter, standin_data)
     assert results["rehearsal"] is True and results["scale"] == "full" and results["checks"]
     assert {c["verdict"] for c in results["checks"]} == {"not comparable"}
     assert any(c["reason"].startswith("rehearsal") for c in results["checks"])  # others: pairs not trained
+    if chapter == "tinyvit":  # the pretraining scored ImageNet-1k through the class map at every epoch
+        pretrain = notebook.parent.parent / "imagenet" / "full" / "tinyvit_5m" / "pretrain" / "seed0"
+        history = json.loads((pretrain / "history.json").read_text())
+        assert len(history) == 2 and all(0 <= e["probe_imagenet1k_top1"] <= 100 for e in history)
     if chapter in IMAGENET_CHECK:  # the ImageNet path ran and was checked (as a rehearsal)
         found = [c for c in results["checks"] if c["key"] == IMAGENET_CHECK[chapter]]
         assert found and found[0]["reason"].startswith("rehearsal"), found

@@ -29,9 +29,9 @@ from ..data.imagenet import IMAGENET_MEAN, IMAGENET_STD, TrainTransform, eval_tr
 from ..data.imagenet22k import ZipPerClass
 from ..data.mixing import BatchMix
 from ..data.streaming import StreamSplit
-from ..engine import Trainer, is_main_process, process_device
+from ..engine import Trainer, is_main_process
 from ..engine.evaluate import evaluate_split
-from ..engine.rehearsal import rehearsal_epochs, rehearsal_train
+from ..engine.rehearsal import rehearsal_epochs, rehearsal_subset, rehearsal_train
 from ..methods import KD, CrossEntropy
 from ..models import ModelOutput
 from ..models.clip_teacher import clip_vit_l14_22k
@@ -186,9 +186,13 @@ def _fit(ti: TinyVitImageNet, stage: str, seed: int, method, train, test, verbos
     return history, folder
 
 
+PROBE = "imagenet1k_top1"  # the pretraining's history: ImageNet-1k top-1 through the class map, every epoch
+
+
 def pretrain(ti: TinyVitImageNet, seed: int, verbose: bool | int = True) -> tuple[TimmClassifier, torch.Tensor]:
-    """The pretraining distillation from the store; the student and the 1k → 22k class map. Its
-    ImageNet-1k top-1 through the map is recorded as the stage's accuracy."""
+    """The pretraining distillation from the store; the student and the 1k → 22k class map. As the
+    official loop does, every epoch ends with the student's ImageNet-1k top-1 through the map
+    (``probe_imagenet1k_top1`` in the history); the last is the stage's accuracy."""
     train = pretraining_split(ti)
     store = record_store(ti, train)
     classes_22k = list(train.dataset.classes)
@@ -196,10 +200,15 @@ def pretrain(ti: TinyVitImageNet, seed: int, verbose: bool | int = True) -> tupl
     net = student(ti, len(classes_22k), s.drop_path_of(ti.size), seed)
     # TinyViT's loss: soft cross-entropy with the stored distribution — KD at T = 1 without the labels' term
     method = KD(net, SparseStoredTeacher(store), temperature=1.0, soft_weight=1.0, hard_weight=0.0)
-    history, folder = _fit(ti, "pretrain", seed, method, train, None, verbose)
     mapping = class_map(classes_22k)
-    accuracy = evaluate_split(Remapped(net, mapping).to(process_device()), ti.val)["accuracy"]
-    ti.runs[("pretrain", seed)] = (history, folder, accuracy)
+    val = rehearsal_subset(ti.val)  # the engine's cap on held-out images in a rehearsal
+
+    def top1_1k(distiller) -> float:
+        device = next(distiller.student.parameters()).device
+        return evaluate_split(Remapped(distiller.student, mapping).to(device), val)["accuracy"]
+
+    history, folder = _fit(ti, "pretrain", seed, method, train, None, verbose, probes={PROBE: top1_1k})
+    ti.runs[("pretrain", seed)] = (history, folder, history[-1][f"probe_{PROBE}"])
     return net, mapping
 
 

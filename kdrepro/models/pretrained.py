@@ -39,6 +39,19 @@ def _offline() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in OFFLINE_ENV)
 
 
+def _needed_package(message: str) -> str:
+    """What unpickling the objects torch refused needs installed, when it is missing here (a TinyViT
+    training checkpoint pickles its yacs config): " (with the yacs package installed)", or ""."""
+    import importlib.util
+    import re
+
+    found = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", message)
+    module = found.group(1).split(".")[0] if found else None
+    if module is None or importlib.util.find_spec(module) is not None:
+        return ""
+    return f" (with the {module} package installed: pip install {module})"
+
+
 def _state_dict(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"teacher checkpoint {path} does not exist: pass the path of a saved state dict")
@@ -51,8 +64,9 @@ def _state_dict(path: Path) -> dict:
         # a training checkpoint that pickles more than tensors (e.g. its config): not unpickled here unasked
         raise ConfigError(f"teacher checkpoint {path} holds Python objects besides its weights (a training "
                           "checkpoint?), which are not unpickled unasked: if you trust the file, save its weights "
-                          f"alone — python -c \"import torch; c = torch.load('{path}', weights_only=False); "
-                          f"torch.save(c.get('model', c), '{path}.weights.pt')\" — and pass that file") from err
+                          f"alone{_needed_package(str(err))} — python -c \"import torch; c = torch.load('{path}', "
+                          f"weights_only=False); torch.save(c.get('model', c), '{path}.weights.pt')\" — and pass "
+                          "that file") from err
     except Exception as err:  # truncated, not a torch file, …
         raise ConfigError(f"teacher checkpoint {path} is damaged or not a PyTorch file ({type(err).__name__}): "
                           "download it again") from err
