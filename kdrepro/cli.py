@@ -181,7 +181,7 @@ def _cmd_pair_train(args) -> None:
     from .chapters.cifar import run_methods, setup
 
     ps = setup(args.scale, args.teacher, args.student, args.dataset, teacher_mode=args.teacher_mode, seeds=args.seeds)
-    runs = run_methods(ps, args.methods)
+    runs = run_methods(ps, args.methods, share_teacher=not args.separately)
     for (method, seed), run in runs.items():
         _say(f"{method:<8} seed {seed}: {run.accuracy:.2f}% ({ps.teacher_name} → {ps.student}, {ps.dataset})")
 
@@ -353,6 +353,8 @@ def parser() -> argparse.ArgumentParser:
     pt.add_argument("--seeds", nargs="+", type=int, default=None)
     pt.add_argument("--teacher-mode", default="load", choices=["load", "train"],
                     help="load (default: refuse if the teacher is missing) or train it if missing")
+    pt.add_argument("--separately", action="store_true",
+                    help="train every method alone (default: KD, FitNet and AT of a seed share the teacher's forward)")
     pt.set_defaults(func=_cmd_pair_train)
 
     dml = sub.add_parser("dml", help="train Deep Mutual Learning cohorts and their independent twins").add_subparsers(

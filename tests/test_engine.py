@@ -525,3 +525,15 @@ def test_the_hook_before_each_optimiser_step_can_drop_a_gradient():
     assert torch.equal(model.head.weight, head)  # no step at all, not even AdamW's decay
     assert not torch.equal(model.head.bias, bias)
 
+
+
+def test_a_second_process_waits_for_the_run_folder_then_reuses_the_finished_run(tmp_path, capsys):
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05)
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    holder = subprocess.Popen([sys.executable, "-c", "import filelock, sys, time; lock = filelock.FileLock(sys.argv[1]); "
+                               "lock.acquire(); print('held', flush=True); time.sleep(3)", str(tmp_path / ".lock")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"  # another process is in the run folder
+    history = Trainer(cfg, tmp_path, verbose=False).fit(CrossEntropy(model), synthetic(64, 0))
+    assert holder.poll() is not None  # it trained only once the other had let go
+    assert "waiting: another process is training" in capsys.readouterr().out and len(history) == 1

@@ -136,3 +136,28 @@ def test_a_one_seed_claim_within_the_test_sets_sampling_noise_is_inconclusive():
     seeds = _measured_pair({"kd": [71.0, 71.2], "student": [70.0, 70.2]})  # two seeds: the seeds' spread decides
     assert beats_claim(seeds, key, "kd", "student").verdict == "pass"
     assert _measured_pair({"kd": [70.0]}, scale="smoke").test_images == 500  # the smoke recipe's slice
+
+
+def test_methods_sharing_the_teachers_forward_train_exactly_the_runs_they_train_alone(fake_cifar, monkeypatch,
+                                                                                      tmp_path):
+    from kdrepro.chapters.cifar import run_methods, setup
+    from kdrepro.training.shared_pairs import train_sharing_teacher
+
+    teacher = teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)
+    methods = ["student", "kd", "fitnet", "at"]
+    ps = setup("smoke", "resnet14", "resnet8", "cifar10", teacher_mode="load", seeds=[0], verbose=False)
+    shared = run_methods(ps, methods, verbose=False)  # KD, FitNet and AT in one pass, the student alone
+    assert (run_dir("cifar10", "smoke", "resnet8", "shared_kd+fitnet+at", "resnet14", 0) / "train").is_dir()
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path / "alone"))
+    teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)  # the same teacher, trained again
+    ps_alone = setup("smoke", "resnet14", "resnet8", "cifar10", teacher_mode="load", seeds=[0], verbose=False)
+    alone = run_methods(ps_alone, methods, verbose=False, share_teacher=False)
+    assert not run_dir("cifar10", "smoke", "resnet8", "shared_kd+fitnet+at", "resnet14", 0).exists()
+    for key in alone:
+        a, b = shared[key], alone[key]
+        for (name, x), (_, y) in zip(a.student.state_dict().items(), b.student.state_dict().items()):
+            assert torch.equal(x, y), (key, name)  # bit for bit: each student got exactly its own gradient
+        drop = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+        assert drop(a.history) == drop(b.history), key
+    # a second call finds every member trained (in its own folder) and trains nothing
+    assert train_sharing_teacher(["kd", "fitnet", "at"], "resnet8", ps_alone.teacher, "cifar10", "smoke") == []

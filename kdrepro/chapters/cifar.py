@@ -18,6 +18,7 @@ from ..data import DatasetSpec, choose_dataset, get_spec
 from ..engine import is_main_process
 from ..errors import ConfigError
 from ..training.pairs import LABELS, METHODS, PairRun, train_pair
+from ..training.shared_pairs import train_sharing_teacher
 from ..recipes.cifar import LIGHT_STUDENTS, CifarRecipe
 from ..recipes.cifar import recipe as cifar_recipe
 from ..training.teachers import Teacher, get_teacher
@@ -89,12 +90,19 @@ def setup(scale: str, teacher: str | None = None, student: str | None = None, da
                      {m: tuple(v) for m, v in (method_seeds or {}).items()})
 
 
-def run_methods(ps: PairSetup, methods, verbose: bool | int = True) -> dict[tuple[str, int], PairRun]:
-    """Train (or reload) every method for every seed; the result is also kept in ``ps.runs``."""
+def run_methods(ps: PairSetup, methods, verbose: bool | int = True,
+                share_teacher: bool = True) -> dict[tuple[str, int], PairRun]:
+    """Train (or reload) every method for every seed; the result is also kept in ``ps.runs``. With
+    ``share_teacher``, the one-stage methods of a seed not trained yet (KD, FitNet, AT) train together
+    on one teacher forward per batch (:mod:`kdrepro.training.shared_pairs`: the same runs, cheaper)."""
     for method in methods:
         if method not in METHODS:
             raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
     for seed in sorted({s for m in methods for s in ps.seeds_for(m)}):
+        if share_teacher:
+            train_sharing_teacher([m for m in methods if seed in ps.seeds_for(m) and (m, seed) not in ps.runs],
+                                  ps.student, ps.teacher, ps.dataset, ps.scale, seed, recipe=ps.recipe,
+                                  verbose=verbose)
         for method in methods:
             if seed in ps.seeds_for(method) and (method, seed) not in ps.runs:
                 if is_main_process():  # under `accelerate launch`, every process runs this loop

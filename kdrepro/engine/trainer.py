@@ -35,6 +35,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
+from .run_lock import run_lock
 from .rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
 from .schedule import lr_factor, weight_decay_at
 from .split import Split
@@ -139,6 +140,12 @@ class Trainer:
         With ``resume`` and a checkpoint in ``run_dir`` from the same recipe, training goes on
         from the epoch after it; a finished run returns its history without training.
         """
+        with run_lock(self.run_dir if self.is_main else None):  # one process at a time in a run folder
+            return self._fit(distiller, train, test, augment=augment, resume=resume, probes=probes, valid=valid,
+                             mix=mix)
+
+    def _fit(self, distiller: Distiller, train: Split, test: Split | None, *, augment: Augment | None, resume: bool,
+             probes: dict[str, Probe] | None, valid: Split | None, mix: BatchMix | None) -> list[dict]:
         c, acc = self.config, self.accelerator
         world, rank = acc.num_processes, acc.process_index
         train, test, valid = rehearsal_train(train), rehearsal_subset(test), rehearsal_subset(valid)
@@ -264,6 +271,7 @@ class Trainer:
         c, acc = self.config, self.accelerator
         totals: dict[str, Tensor] = {}
         correct = torch.zeros((), device=acc.device)
+        also_correct: dict[str, Tensor] = {}
         seen = 0
         batches = iter(loader)
         watch = NonFiniteWatch(acc.device)
@@ -295,6 +303,8 @@ class Trainer:
             if distiller.uses_labels:
                 labels = batch.y if batch.y.dim() == 1 else batch.y.argmax(1)  # mixed: the larger share
                 correct += (out.logits.argmax(1) == labels).sum()
+                for prefix, other in distiller.also_outputs().items():  # e.g. a SharedTeacher's other members
+                    also_correct[prefix] = also_correct.get(prefix, 0) + (other.logits.argmax(1) == labels).sum()
             seen += batch.y.numel()
             self.state.step, self.state.global_step = step, self.state.global_step + 1
             if (step + 1) % CHECK_EVERY == 0:
@@ -309,7 +319,8 @@ class Trainer:
         if bar is not None:
             bar.close()
         watch.check(epoch, acc)
-        stacked = torch.stack([totals[k] for k in totals] + [correct, torch.tensor(float(seen), device=acc.device)])
+        stacked = torch.stack([totals[k] for k in totals] + [also_correct[k] for k in also_correct]
+                              + [correct, torch.tensor(float(seen), device=acc.device)])
         if acc.num_processes > 1:
             stacked = acc.reduce(stacked, reduction="sum")
         values = stacked.tolist()
@@ -318,6 +329,8 @@ class Trainer:
         record["train_loss"] = sum(record.values())
         if distiller.uses_labels:  # a self-supervised method's outputs are not class scores
             record["train_accuracy"] = 100.0 * values[-2] / max(values[-1], 1)
+            for i, prefix in enumerate(also_correct, start=len(totals)):
+                record[f"{prefix}train_accuracy"] = 100.0 * values[i] / max(values[-1], 1)
         return record
 
     def _update(self, model, optimizer, losses: dict[str, Tensor], watch: NonFiniteWatch, step: int,

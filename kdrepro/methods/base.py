@@ -198,6 +198,11 @@ class Distiller(nn.Module):
         the prefix of their history keys (``"peer2_"`` gives ``peer2_test_accuracy``)."""
         return {}
 
+    def also_outputs(self) -> dict[str, ModelOutput]:
+        """The last training step's outputs of networks besides the student, by history-key prefix:
+        the engine counts their training accuracy too (``"kd/"`` gives ``kd/train_accuracy``)."""
+        return {}
+
     def before_optimizer_step(self) -> None:
         """Called after the backward pass and clipping, before the optimiser steps: a method may edit
         gradients here (e.g. DINO drops the last layer's gradients in its first epoch)."""

@@ -61,7 +61,18 @@ class SharedTeacher(Distiller):
                 losses.update({f"{name}/{k}": v for k, v in parts.items()})
         finally:
             self._answer.output = None
-        return outputs[next(iter(self.members))], losses
+        first, *others = self.members
+        self._others = {f"{name}/": ModelOutput(outputs[name].logits.detach()) for name in others}
+        return outputs[first], losses
+
+    def also_evaluate(self) -> dict[str, nn.Module]:
+        """Every member's student besides the first (which the engine evaluates as ``student``),
+        under the prefix ``"<name>/"``."""
+        first, *others = self.members
+        return {f"{name}/": self.members[name].student for name in others}
+
+    def also_outputs(self) -> dict[str, ModelOutput]:
+        return getattr(self, "_others", {})
 
     def set_epoch(self, epoch: int) -> None:
         for member in self.members.values():

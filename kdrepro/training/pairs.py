@@ -21,6 +21,8 @@ and an interrupted run resumes. The final student is saved there as ``student.pt
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from ..stores.topk import SparseLogitStore, SparseStoredTeacher, open_or_record
 from ..methods import KD, CrossEntropy
 from ..methods.ab_distillation import ABInitialization, boundary_agreement
 from ..methods.attention_transfer import AttentionTransfer
-from ..methods.base import device_of
+from ..methods.base import Distiller, device_of
 from ..methods.ctkd import CTKD, global_ctkd, instance_ctkd
 from ..methods.fitnets import FitNet, HintPretraining
 from ..models import create_model
@@ -98,6 +100,35 @@ def probe_batch(test, n: int = 256) -> torch.Tensor:
     return normalize(test.images[idx[:n]], test.mean, test.std)
 
 
+ONE_STAGE = ("kd", "fitnet", "at")  # one stage with a live teacher, no probes: they can share its forward
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int):
+    """A method's own modules (FitNet's regressor, AB's connectors, CTKD's temperature) drawn from the
+    run's seed alone, whatever ran before in the process (the global generator is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def one_stage_distiller(method: str, student: nn.Module, teacher: nn.Module, r: CifarRecipe, spec,
+                        seed: int) -> Distiller:
+    """The distiller of a one-stage method (``ONE_STAGE``) with the recipe's weights."""
+    with seeded_init(seed):
+        return _one_stage(method, student, teacher, r, spec)
+
+
+def _one_stage(method: str, student: nn.Module, teacher: nn.Module, r: CifarRecipe, spec) -> Distiller:
+    if method == "kd":
+        return KD(student, teacher, r.temperature, r.kd_weight, r.ce_weight)
+    if method == "fitnet":
+        return FitNet(student, teacher, r.fitnet_weight, hint_layer=r.hint_layer, image_shape=spec.shape)
+    if method == "at":
+        return AttentionTransfer(student, teacher, r.at_weight)
+    raise ValueError(f"{method!r} is not a one-stage method ({', '.join(ONE_STAGE)})")
+
+
 def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset: str, scale: str, seed: int = 0,
                *, recipe: CifarRecipe | None = None, verbose: bool | int = True) -> PairRun:
     """Train (or resume, or reload) ``student_name`` with ``method`` from ``teacher``."""
@@ -126,25 +157,24 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
     stages: dict[str, list[dict]] = {}
     if method == "student":
         stages["train"] = fit(CrossEntropy(student), config, "train")
-    elif method == "kd":
-        stages["train"] = fit(KD(student, t_net, r.temperature, r.kd_weight, r.ce_weight), config, "train")
-    elif method == "fitnet":
-        stages["train"] = fit(FitNet(student, t_net, r.fitnet_weight, hint_layer=r.hint_layer,
-                                     image_shape=spec.shape), config, "train")
+    elif method in ONE_STAGE:
+        stages["train"] = fit(one_stage_distiller(method, student, t_net, r, spec, seed), config, "train")
     elif method == "fitnet2":
-        hint = HintPretraining(student, t_net, r.fitnet_weight, hint_layer=r.hint_layer, image_shape=spec.shape)
+        with seeded_init(seed):
+            hint = HintPretraining(student, t_net, r.fitnet_weight, hint_layer=r.hint_layer, image_shape=spec.shape)
         stages["hint"] = fit(hint, r.init_config(student_name, seed), "hint")
         stages["train"] = fit(KD(student, t_net, r.temperature, r.kd_weight, r.ce_weight), config, "train")
-    elif method == "at":
-        stages["train"] = fit(AttentionTransfer(student, t_net, r.at_weight), config, "train")
     elif method == "ab":
-        init = ABInitialization(student, t_net, r.ab_margin, image_shape=spec.shape)
+        with seeded_init(seed):
+            init = ABInitialization(student, t_net, r.ab_margin, image_shape=spec.shape)
         probe = {"boundary_agreement": lambda d: _agreement(init, probe_x)}
         stages["init"] = fit(init, r.init_config(student_name, seed), "init", probe)
         stages["train"] = fit(CrossEntropy(student), config, "train", probe)
     elif method in ("ctkd", "ctkd_instance"):
-        ctkd = (global_ctkd(student, t_net, soft_weight=r.kd_weight, hard_weight=r.ce_weight) if method == "ctkd"
-                else instance_ctkd(student, t_net, spec.num_classes, soft_weight=r.kd_weight, hard_weight=r.ce_weight))
+        with seeded_init(seed):
+            ctkd = (global_ctkd(student, t_net, soft_weight=r.kd_weight, hard_weight=r.ce_weight) if method == "ctkd"
+                    else instance_ctkd(student, t_net, spec.num_classes, soft_weight=r.kd_weight,
+                                       hard_weight=r.ce_weight))
         probes = {"temperature": lambda d: _temperatures(ctkd, probe_x).mean().item(),
                   "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False).item()}
         stages["train"] = fit(ctkd, config, "train", probes)
@@ -201,5 +231,5 @@ def load_student(dataset: str, scale: str, student: str, method: str, teacher: s
     return load_model(path)
 
 
-__all__ = ["METHODS", "LABELS", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement",
+__all__ = ["METHODS", "LABELS", "ONE_STAGE", "one_stage_distiller", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement",
            "temperatures", "store_augment", "teacher_store"]
