@@ -144,20 +144,21 @@ def test_methods_sharing_the_teachers_forward_train_exactly_the_runs_they_train_
     from kdrepro.training.shared_pairs import train_sharing_teacher
 
     teacher = teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)
-    methods = ["student", "kd", "fitnet", "at"]
+    methods = ["student", "kd", "fitnet", "at", "ctkd_instance"]
     ps = setup("smoke", "resnet14", "resnet8", "cifar10", teacher_mode="load", seeds=[0], verbose=False)
-    shared = run_methods(ps, methods, verbose=False)  # KD, FitNet and AT in one pass, the student alone
-    assert (run_dir("cifar10", "smoke", "resnet8", "shared_kd+fitnet+at", "resnet14", 0) / "train").is_dir()
+    shared = run_methods(ps, methods, verbose=False)  # KD, FitNet, AT and CTKD in one pass, the student alone
+    group = "shared_kd+fitnet+at+ctkd_instance"
+    assert (run_dir("cifar10", "smoke", "resnet8", group, "resnet14", 0) / "train").is_dir()
     monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path / "alone"))
     teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)  # the same teacher, trained again
     ps_alone = setup("smoke", "resnet14", "resnet8", "cifar10", teacher_mode="load", seeds=[0], verbose=False)
     alone = run_methods(ps_alone, methods, verbose=False, share_teacher=False)
-    assert not run_dir("cifar10", "smoke", "resnet8", "shared_kd+fitnet+at", "resnet14", 0).exists()
+    assert not run_dir("cifar10", "smoke", "resnet8", group, "resnet14", 0).exists()
     for key in alone:
         a, b = shared[key], alone[key]
         for (name, x), (_, y) in zip(a.student.state_dict().items(), b.student.state_dict().items()):
             assert torch.equal(x, y), (key, name)  # bit for bit: each student got exactly its own gradient
         drop = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
         assert drop(a.history) == drop(b.history), key
-    # a second call finds every member trained (in its own folder) and trains nothing
-    assert train_sharing_teacher(["kd", "fitnet", "at"], "resnet8", ps_alone.teacher, "cifar10", "smoke") == []
+    assert "probe_temperature_std" in shared[("ctkd_instance", 0)].history[-1]  # CTKD's probes, as alone    # a second call finds every member trained (in its own folder) and trains nothing
+    assert train_sharing_teacher(["kd", "fitnet", "at", "ctkd_instance"], "resnet8", ps_alone.teacher, "cifar10", "smoke") == []

@@ -100,7 +100,7 @@ def probe_batch(test, n: int = 256) -> torch.Tensor:
     return normalize(test.images[idx[:n]], test.mean, test.std)
 
 
-ONE_STAGE = ("kd", "fitnet", "at")  # one stage with a live teacher, no probes: they can share its forward
+ONE_STAGE = ("kd", "fitnet", "at", "ctkd", "ctkd_instance")  # one stage, a live teacher: they can share its forward
 
 
 @contextlib.contextmanager
@@ -126,7 +126,20 @@ def _one_stage(method: str, student: nn.Module, teacher: nn.Module, r: CifarReci
         return FitNet(student, teacher, r.fitnet_weight, hint_layer=r.hint_layer, image_shape=spec.shape)
     if method == "at":
         return AttentionTransfer(student, teacher, r.at_weight)
+    if method == "ctkd":
+        return global_ctkd(student, teacher, soft_weight=r.kd_weight, hard_weight=r.ce_weight)
+    if method == "ctkd_instance":
+        return instance_ctkd(student, teacher, spec.num_classes, soft_weight=r.kd_weight, hard_weight=r.ce_weight)
     raise ValueError(f"{method!r} is not a one-stage method ({', '.join(ONE_STAGE)})")
+
+
+def one_stage_probes(distiller: Distiller, teacher: nn.Module, probe_x: torch.Tensor) -> dict:
+    """What a one-stage run records after each epoch besides accuracy: CTKD's temperatures on a fixed
+    test batch (their mean and spread; ``teacher`` answers, whatever the distiller holds in its place)."""
+    if not isinstance(distiller, CTKD):
+        return {}
+    return {"temperature": lambda d: _temperatures(distiller, probe_x, teacher).mean().item(),
+            "temperature_std": lambda d: _temperatures(distiller, probe_x, teacher).std(unbiased=False).item()}
 
 
 def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset: str, scale: str, seed: int = 0,
@@ -158,7 +171,8 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
     if method == "student":
         stages["train"] = fit(CrossEntropy(student), config, "train")
     elif method in ONE_STAGE:
-        stages["train"] = fit(one_stage_distiller(method, student, t_net, r, spec, seed), config, "train")
+        distiller = one_stage_distiller(method, student, t_net, r, spec, seed)
+        stages["train"] = fit(distiller, config, "train", one_stage_probes(distiller, t_net, probe_x))
     elif method == "fitnet2":
         with seeded_init(seed):
             hint = HintPretraining(student, t_net, r.fitnet_weight, hint_layer=r.hint_layer, image_shape=spec.shape)
@@ -170,14 +184,6 @@ def train_pair(method: str, student_name: str, teacher: Teacher | None, dataset:
         probe = {"boundary_agreement": lambda d: _agreement(init, probe_x)}
         stages["init"] = fit(init, r.init_config(student_name, seed), "init", probe)
         stages["train"] = fit(CrossEntropy(student), config, "train", probe)
-    elif method in ("ctkd", "ctkd_instance"):
-        with seeded_init(seed):
-            ctkd = (global_ctkd(student, t_net, soft_weight=r.kd_weight, hard_weight=r.ce_weight) if method == "ctkd"
-                    else instance_ctkd(student, t_net, spec.num_classes, soft_weight=r.kd_weight,
-                                       hard_weight=r.ce_weight))
-        probes = {"temperature": lambda d: _temperatures(ctkd, probe_x).mean().item(),
-                  "temperature_std": lambda d: _temperatures(ctkd, probe_x).std(unbiased=False).item()}
-        stages["train"] = fit(ctkd, config, "train", probes)
     elif method == "kd_store":  # TinyViT's store (Section 3.1) under Hinton KD: no teacher forward while training
         store, _ = teacher_store(teacher, dataset, scale, r, train)
         stages["train"] = fit(KD(student, SparseStoredTeacher(store), r.temperature, r.kd_weight, r.ce_weight),
@@ -196,14 +202,16 @@ def _agreement(init: ABInitialization, x: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def _temperatures(method: CTKD, x: torch.Tensor) -> torch.Tensor:
+def _temperatures(method: CTKD, x: torch.Tensor, teacher: nn.Module | None = None) -> torch.Tensor:
     """The temperatures CTKD's module gives now on ``x`` (one per image; all equal when global), on
-    the device of the student and the temperature module (the teacher's answer is brought there)."""
+    the device of the student and the temperature module (the answer of ``teacher``, default the
+    method's, is brought there)."""
+    teacher = method.teacher if teacher is None else teacher
     was_training = method.training
     method.eval()
     try:
         device = device_of(method.student)
-        teacher_logits = method.teacher(x.to(device_of(method.teacher))).logits.to(device)
+        teacher_logits = teacher(x.to(device_of(teacher))).logits.to(device)
         tau = method.temperature.value(teacher_logits, method.student(x.to(device)).logits)
     finally:
         method.train(was_training)
@@ -231,5 +239,5 @@ def load_student(dataset: str, scale: str, student: str, method: str, teacher: s
     return load_model(path)
 
 
-__all__ = ["METHODS", "LABELS", "ONE_STAGE", "one_stage_distiller", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement",
+__all__ = ["METHODS", "LABELS", "ONE_STAGE", "one_stage_distiller", "one_stage_probes", "probe_batch", "PairRun", "train_pair", "run_dir", "load_student", "boundary_agreement",
            "temperatures", "store_augment", "teacher_store"]

@@ -1,6 +1,6 @@
 """Several methods of one pair and seed trained in one pass: one teacher forward per batch for all.
 
-Trained one at a time, KD, FitNet and AT each pay for the teacher's forward pass at every step —
+Trained one at a time, KD, FitNet, AT and CTKD each pay for the teacher's forward pass at every step —
 on the CRD pairs, most of a step's arithmetic. :func:`train_sharing_teacher` trains the missing
 ones together under :class:`~kdrepro.methods.SharedTeacher` (the same seed, batches, recipe and
 initial weights as alone; their losses summed, so each student gets exactly its own gradient) and
@@ -25,7 +25,7 @@ from ..methods import SharedTeacher
 from ..models import create_model
 from ..recipes.cifar import CifarRecipe
 from ..recipes.cifar import recipe as cifar_recipe
-from .pairs import LABELS, ONE_STAGE, one_stage_distiller, run_dir
+from .pairs import LABELS, ONE_STAGE, one_stage_distiller, one_stage_probes, probe_batch, run_dir
 from .teachers import Teacher, load_splits
 
 SAME_FOR_ALL = ("epoch", "lr", "time_s", "processes")  # history keys every member shares
@@ -50,12 +50,15 @@ def train_sharing_teacher(methods, student_name: str, teacher: Teacher, dataset:
     members = {m: one_stage_distiller(m, create_model(student_name, num_classes=spec.num_classes, seed=seed),
                                       teacher.model, r, spec, seed) for m in todo}
     fingerprints = {m: run_fingerprint(d, train, augment) for m, d in members.items()}  # as alone: before sharing
+    probe_x = probe_batch(test)
+    probes = {f"{m}/{name}": probe for m, d in members.items()
+              for name, probe in one_stage_probes(d, teacher.model, probe_x).items()}
     shared = SharedTeacher(teacher.model, members)
     folder = run_dir(dataset, scale, student_name, "shared_" + "+".join(todo), t_name, seed) / "train"
     if is_main_process():
         print(f"— {' + '.join(LABELS[m] for m in todo)} with one teacher forward, seed {seed}", flush=True)
     trainer = Trainer(r.student_config(student_name, seed), folder, verbose=verbose)
-    history = trainer.fit(shared, train, test, augment=augment)
+    history = trainer.fit(shared, train, test, augment=augment, probes=probes)
     if is_main_process():
         optimizer = load_checkpoint(folder / CHECKPOINT)["optimizer"]
         for i, (method, member) in enumerate(members.items()):
@@ -86,6 +89,8 @@ def member_history(history: list[dict], method: str, first: bool) -> list[dict]:
             name = key[len(prefix):] if key.startswith(prefix) else ""
             if name.startswith("test_") and "/" not in name:
                 row[name] = value
+            elif key.startswith(f"probe_{method}/"):
+                row[f"probe_{key[len(f'probe_{method}/'):]}"] = value
         out.append(row)
     return out
 
