@@ -354,7 +354,8 @@ def parser() -> argparse.ArgumentParser:
     pt.add_argument("--teacher-mode", default="load", choices=["load", "train"],
                     help="load (default: refuse if the teacher is missing) or train it if missing")
     pt.add_argument("--separately", action="store_true",
-                    help="train every method alone (default: KD, FitNet, AT and CTKD of a seed share the teacher's forward)")
+                    help="train every method alone (default: KD, FitNet, AT and CTKD of a seed share the "
+                         "teacher's forward)")
     pt.set_defaults(func=_cmd_pair_train)
 
     dml = sub.add_parser("dml", help="train Deep Mutual Learning cohorts and their independent twins").add_subparsers(
