@@ -29,6 +29,29 @@ def _result(run_dir, rank=0):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("method", ["ce", "stream"])
+def test_a_run_killed_inside_an_epoch_resumes_from_its_checkpoint_there_to_the_same_result(tmp_path, method):
+    """With checkpoint_every, a long epoch is not started over: the run resumes at the step of its
+    last checkpoint, with the sums and generators (dropout) of that moment — bit for bit the same run."""
+    import torch
+
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    args = ["--method", method, "--checkpoint-every", "4"]
+    assert _tiny(whole, *args).returncode == 0
+    crashed = _tiny(killed, *args, "--kill-at-step", "25")  # 16 steps per epoch: the 10th of the second
+    assert crashed.returncode == -9, crashed.stderr
+    state = torch.load(killed / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 0 and state["within_epoch"]["epoch"] == 1 and state["within_epoch"]["step"] == 8
+    resumed = _tiny(killed, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _result(whole), _result(killed)
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+    assert strip(a["history"]) == strip(b["history"]) and a["digest"] == b["digest"]
+    if method == "stream":  # the second epoch's images: its first 8 batches before the kill, the rest after
+        assert b["seen"]["1"] == a["seen"]["1"][8 * 32:]
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert _tiny(whole).returncode == 0

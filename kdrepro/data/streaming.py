@@ -21,6 +21,7 @@ it lands in — what a store of the teacher's outputs on those views needs.
 
 from __future__ import annotations
 
+import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -143,6 +144,19 @@ class _RepeatedBatches(Sampler[list[int]]):
         return self.batches()
 
 
+class _From(Sampler[list[int]]):
+    """A batch sampler's batches from number ``start`` on."""
+
+    def __init__(self, batches: Sampler[list[int]], start: int):
+        self.batches, self.start = batches, start
+
+    def __iter__(self):
+        return itertools.islice(iter(self.batches), self.start, None)
+
+    def __len__(self) -> int:
+        return max(0, len(self.batches) - self.start)
+
+
 @contextmanager
 def replayed(seed: int, epoch: int, index: int):
     """Python's, NumPy's and torch's generators seeded from (``seed``, ``epoch``, ``index``) inside the
@@ -214,9 +228,16 @@ class StreamLoader:
         return self.sampler.batches() if self.repeated is None else self.repeated.batches()
 
     def __iter__(self) -> Iterator[Batch]:
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[Batch]:
+        """This epoch's batches from batch number ``start`` on (to resume inside an epoch: the same
+        images in the same order; augmentations replayed only with ``replay_seed``)."""
         generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch, "workers", self.sampler.rank))
         workers = self.split.workers
         batches = _BatchSampler(self.sampler) if self.repeated is None else self.repeated
+        if start:
+            batches = _From(batches, start)
         loader = DataLoader(_Indexed(self.split, self.epoch), batch_sampler=batches, num_workers=workers,
                             pin_memory=self.device.type == "cuda", generator=generator,
                             persistent_workers=False, prefetch_factor=4 if workers else None)

@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: str = "auto"  # "auto": bf16 on a GPU, fp32 on a CPU
     max_steps_per_epoch: int | None = None  # smoke runs: cut every epoch short
+    checkpoint_every: int | None = None  # also checkpoint every this many steps inside an epoch (long epochs)
     eval_batch_size: int = 1000
 
     def __post_init__(self):
@@ -66,6 +67,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, not {self.lr}")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ConfigError("max_steps_per_epoch must be at least 1, or None for whole epochs")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ConfigError("checkpoint_every must be at least 1 step, or None to checkpoint at epoch ends only")
         if not 0 <= self.warmup_epochs <= self.epochs:
             raise ConfigError(f"warmup_epochs must be between 0 and epochs ({self.epochs})")
         self.milestones = list(self.milestones)

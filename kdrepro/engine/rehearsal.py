@@ -27,7 +27,8 @@ def rehearsal_config(config):
     return config.replace(epochs=min(config.epochs, EPOCHS), max_steps_per_epoch=steps, patience=None,
                           warmup_epochs=min(config.warmup_epochs, min(config.epochs, EPOCHS)),
                           batch_size=min(config.batch_size, BATCH),
-                          eval_batch_size=min(config.eval_batch_size, HELD_OUT))
+                          eval_batch_size=min(config.eval_batch_size, HELD_OUT),
+                          checkpoint_every=config.checkpoint_every and 1)  # a checkpoint inside every epoch
 
 
 def rehearsal_epochs(epochs: int) -> int:

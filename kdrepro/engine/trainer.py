@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from accelerate.utils import gather_object
 from torch import Tensor
 
 from ..data import Augment, BatchLoader
@@ -30,13 +31,14 @@ from ..data.streaming import StreamLoader, StreamSplit
 from ..errors import ConfigError
 from ..io import write_json
 from ..methods import Distiller, TeacherStore
+from . import within_epoch
 from .accel import make_accelerator
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .evaluate import evaluate_split, method_loss
 from .nonfinite import CHECK_EVERY, NonFiniteWatch
-from .run_lock import run_lock
 from .rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
+from .run_lock import run_lock
 from .schedule import lr_factor, weight_decay_at
 from .split import Split
 
@@ -171,7 +173,7 @@ class Trainer:
         parts = distiller.parts()  # None: the whole distiller is one network with one optimiser
         modules = {"": distiller} if parts is None else dict(parts)
         optimizers = {n: self._optimizer(param_groups(m, c)) for n, m in modules.items()}
-        start_epoch, history, best = 0, [], None
+        start_epoch, history, best, within = 0, [], None, None
         fingerprint = run_fingerprint(distiller, train, augment, mix) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
@@ -184,10 +186,14 @@ class Trainer:
             distiller.load_state_dict(checkpoint["model"])
             start_epoch, history = checkpoint["epoch"] + 1, checkpoint["history"]
             best = checkpoint.get("best")
+            within = checkpoint.get("within_epoch")  # stopped inside epoch start_epoch (see within_epoch.py)
             if checkpoint.get("stopped"):
                 start_epoch = c.epochs
             if start_epoch >= c.epochs:
                 self._log(f"already trained: {self.run_dir} ({start_epoch} epochs), reusing it")
+            elif within is not None:
+                self._log(f"resuming from {self.run_dir / CHECKPOINT} at step {within['step']} of epoch "
+                          f"{start_epoch + 1}")
             else:
                 self._log(f"resuming from {self.run_dir / CHECKPOINT} after epoch {start_epoch}")
         if world > 1 and distiller.partial_graph:  # else DDP waits forever for the unused gradients
@@ -205,7 +211,10 @@ class Trainer:
         if steps == 0:
             raise ConfigError(f"the training set ({loader.num_samples} samples) is smaller than one batch of "
                               f"{c.batch_size}: lower batch_size or train on more samples")
-        self.state = TrainState(epoch=start_epoch, global_step=start_epoch * steps, history=history)
+        if within is not None and (within["epoch"] != start_epoch or len(within["processes"]) != world):
+            within = None  # (a checkpoint inside an epoch is only ever the next epoch's, on as many processes)
+        self.state = TrainState(epoch=start_epoch, global_step=start_epoch * steps + (within or {}).get("step", 0),
+                                history=history)
         for epoch in range(start_epoch, c.epochs):
             t0 = time.perf_counter()
             self.state.epoch = epoch
@@ -221,7 +230,16 @@ class Trainer:
                 net.train()
             if c.bn_eval:  # after every train(), which would switch them back (TinyViT's set_bn_state)
                 freeze_batchnorm(distiller.student)
-            sums = self._train_epoch(wrapped, distiller, optimizers, loader, steps, epoch, mix)
+
+            def save_within(step: int, partial: dict) -> None:  # a checkpoint `step` steps into this epoch
+                parts = gather_object([partial])  # every process's sums and generators
+                self._end_epoch(distiller, optimizers, epoch - 1, history, fingerprint, best,
+                                within={"epoch": epoch, "step": step, "processes": parts})
+
+            resumed = within["step"] if within is not None and epoch == start_epoch else 0
+            carried = within["processes"][rank] if resumed else None
+            sums = self._train_epoch(wrapped, distiller, optimizers, loader, steps, epoch, mix, resumed, carried,
+                                     save_within if self.run_dir is not None else None)
             self._sync_buffers(distiller)
             group = next(iter(optimizers.values())).param_groups[0]
             lr = group["lr"] / group.get("lr_scale", 1.0)  # the base lr, whatever the group's layer scale
@@ -267,19 +285,24 @@ class Trainer:
         return record
 
     def _train_epoch(self, wrapped: dict, distiller: Distiller, optimizers: dict, loader, steps: int,
-                     epoch: int, mix: BatchMix | None = None) -> dict:
+                     epoch: int, mix: BatchMix | None = None, first: int = 0, carried: dict | None = None,
+                     save_within: Callable[[int, dict], None] | None = None) -> dict:
+        """One epoch's steps from step ``first`` (with the sums and generators ``carried`` from a
+        checkpoint inside it); every ``checkpoint_every`` steps, ``save_within`` checkpoints."""
         c, acc = self.config, self.accelerator
         totals: dict[str, Tensor] = {}
         correct = torch.zeros((), device=acc.device)
         also_correct: dict[str, Tensor] = {}
         seen = 0
-        batches = iter(loader)
+        if carried is not None:
+            totals, also_correct, correct, seen = within_epoch.restore(carried, acc.device)
+        batches = iter(loader) if first == 0 else loader.iter_from(first)
         watch = NonFiniteWatch(acc.device)
         bar = None
         if self.progress and self.is_main:
             from tqdm.auto import tqdm
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False)
-        for step in range(steps):
+        for step in range(first, steps):
             batch = next(batches)
             if mix is not None:
                 batch = mix(batch)
@@ -309,6 +332,10 @@ class Trainer:
             self.state.step, self.state.global_step = step, self.state.global_step + 1
             if (step + 1) % CHECK_EVERY == 0:
                 watch.check(epoch, acc)
+            if save_within is not None and c.checkpoint_every and (step + 1) % c.checkpoint_every == 0 \
+                    and step + 1 < steps:
+                watch.check(epoch, acc)  # never a checkpoint of a run gone non-finite
+                save_within(step + 1, within_epoch.capture(totals, also_correct, correct, seen))
             if self.callbacks:
                 self.state.last_losses = {k: v.detach() for k, v in losses.items()}
                 self.state.batch_index = batch.index
@@ -362,13 +389,15 @@ class Trainer:
                 torch.distributed.broadcast(buffer, src=0)
 
     def _end_epoch(self, distiller: Distiller, optimizers: dict, epoch: int, history: list[dict],
-                   fingerprint: str, best: dict | None = None, stopped: bool = False) -> None:
-        """Checkpoint (main process only), then let every process go on together."""
+                   fingerprint: str, best: dict | None = None, stopped: bool = False, within: dict | None = None
+                   ) -> None:
+        """Checkpoint (main process only), then let every process go on together. ``epoch``: the last
+        finished one; ``within``: where in the next one this checkpoint is taken (see within_epoch.py)."""
         if self.run_dir is not None and self.is_main:
             states = {n: o.state_dict() for n, o in optimizers.items()}
             state = {"epoch": epoch, "config": self.config.to_dict(), "fingerprint": fingerprint, "context": self.context,
                      "model": distiller.state_dict(), "best": best, "stopped": stopped,
-                     "optimizer": states[""] if "" in states else states, "history": history}
+                     "optimizer": states[""] if "" in states else states, "history": history, "within_epoch": within}
             save_checkpoint(self.run_dir / CHECKPOINT, state, keep_previous=True)
             write_json(self.run_dir / HISTORY, history)
         self.accelerator.wait_for_everyone()
@@ -562,9 +591,10 @@ def loader_key(c: TrainConfig, train: Split | StreamSplit, augment: Augment | No
 
 def _same_recipe(saved: dict, config: TrainConfig) -> bool:
     """Whether a checkpoint's recipe is ``config``: a setting added to :class:`TrainConfig` after the
-    checkpoint was written counts at its default (which keeps the earlier behaviour)."""
+    checkpoint was written counts at its default (which keeps the earlier behaviour); how often it
+    checkpoints is not part of the recipe."""
     try:
-        return TrainConfig.from_dict(saved) == config
+        return TrainConfig.from_dict(saved).replace(checkpoint_every=None) == config.replace(checkpoint_every=None)
     except ConfigError:  # a setting since removed
         return False
 

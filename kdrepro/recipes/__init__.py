@@ -14,3 +14,7 @@ def pick(recipes: dict, scale: str, full_missing: str | None = None):
         valid = list(recipes) + (["full"] if full_missing and "full" not in recipes else [])
         raise ConfigError(f"unknown scale {scale!r}; valid scales: {', '.join(valid)}")
     return recipes[scale]
+
+# ImageNet's epochs are long (DeiT-S on one GPU: about an hour): its recipes also checkpoint inside an
+# epoch, every this many steps (kdrepro/engine/within_epoch.py); a rerun goes on from the last of them.
+CHECKPOINT_EVERY = 500

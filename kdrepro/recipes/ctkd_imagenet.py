@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine import TrainConfig
+from . import CHECKPOINT_EVERY
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class CtkdImageNetRecipe:
     def config(self, seed: int = 0) -> TrainConfig:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="sgd", lr=self.lr, momentum=0.9,
                            weight_decay=self.weight_decay, schedule="step", milestones=list(self.milestones),
-                           gamma=0.1, seed=seed)
+                           gamma=0.1, seed=seed, checkpoint_every=CHECKPOINT_EVERY)
 
 
 RECIPE = CtkdImageNetRecipe()

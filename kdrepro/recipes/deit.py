@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import TrainConfig
+from . import CHECKPOINT_EVERY
 from ..errors import ConfigError
 from . import pick
 
@@ -101,7 +102,8 @@ class DeitImageNetRecipe:
         # pos_embed, cls_token and dist_token the weight decay
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="adamw", lr=self.lr,
                            weight_decay=self.weight_decay, schedule="cosine", warmup_epochs=self.warmup_epochs,
-                           final_lr_factor=self.min_lr / self.lr, decay_exempt="timm", seed=seed)
+                           final_lr_factor=self.min_lr / self.lr, decay_exempt="timm", seed=seed,
+                           checkpoint_every=CHECKPOINT_EVERY)
 
 
 FULL = DeitImageNetRecipe()

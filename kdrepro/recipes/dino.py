@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from ..data.multicrop import MultiCrop
 from ..engine import TrainConfig
+from . import CHECKPOINT_EVERY
 from ..errors import ConfigError
 from . import pick
 
@@ -107,12 +108,13 @@ class DinoImageNetRecipe:
                            weight_decay=self.weight_decay, weight_decay_end=self.weight_decay_end,
                            decay_exempt="bias_and_norm", schedule="cosine", warmup_epochs=self.warmup_epochs,
                            final_lr_factor=self.min_lr / lr, grad_clip=self.clip_grad, clip_per_parameter=True,
-                           seed=self.seed if seed is None else seed)
+                           seed=self.seed if seed is None else seed, checkpoint_every=CHECKPOINT_EVERY)
 
     def linear_config(self) -> TrainConfig:
         lr = self.linear_lr * self.linear_batch_size / 256
         return TrainConfig(epochs=self.linear_epochs, batch_size=self.linear_batch_size, optimizer="sgd", lr=lr,
-                           momentum=0.9, weight_decay=0.0, schedule="cosine", seed=self.seed)
+                           momentum=0.9, weight_decay=0.0, schedule="cosine", seed=self.seed,
+                           checkpoint_every=CHECKPOINT_EVERY)
 
 
 FULL = DinoImageNetRecipe()

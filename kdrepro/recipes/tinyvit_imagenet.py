@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..engine import TrainConfig
+from . import CHECKPOINT_EVERY
 from ..errors import ConfigError
 
 SIZES = ("5m", "11m", "21m")
@@ -65,7 +66,8 @@ class Stage:
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer="adamw", lr=self.lr,
                            weight_decay=self.weight_decay, decay_exempt="timm", schedule="cosine",
                            warmup_epochs=self.warmup_epochs, final_lr_factor=self.min_lr / self.base_lr,
-                           grad_clip=5.0, layer_decay=self.layer_decay, bn_eval=self.bn_eval, seed=seed)
+                           grad_clip=5.0, layer_decay=self.layer_decay, bn_eval=self.bn_eval, seed=seed,
+                           checkpoint_every=CHECKPOINT_EVERY)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def main() -> None:
     p.add_argument("run_dir")
     p.add_argument("--kill-at-step", type=int, default=None)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps of an epoch")
     p.add_argument("--method", default="ce", choices=["ce", "hint", "dml", "deit", "dino", "stream"],
                    help="hint: FitNets' hint stage on CIFAR ResNets (leaves parameters without gradient); "
                         "dml: two CIFAR ResNets learning from each other (two optimisers, two DDP wrappers); "
@@ -63,7 +64,8 @@ def main() -> None:
         if event == "step" and state.global_step == args.kill_at_step:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    config = TrainConfig(epochs=args.epochs, batch_size=32, lr=0.05, schedule="cosine", seed=3)
+    config = TrainConfig(epochs=args.epochs, batch_size=32, lr=0.05, schedule="cosine", seed=3,
+                         checkpoint_every=args.checkpoint_every)
     trainer = Trainer(config, args.run_dir, verbose=False, callbacks=[kill] if args.kill_at_step else [])
     if args.method == "hint":
         model = create_model("resnet8", num_classes=4, seed=1)
