@@ -122,6 +122,12 @@ class Trainer:
             return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
         return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
+    def fingerprint(self, distiller: Distiller, train: Split, augment: Augment | None = None,
+                    mix: BatchMix | None = None) -> str:
+        """The digest a checkpoint of ``fit(distiller, train, augment=augment, mix=mix)`` records (its
+        training split as the fit takes it: capped in a rehearsal)."""
+        return run_fingerprint(distiller, rehearsal_train(train), augment, mix)
+
     # -- the loop -------------------------------------------------------------------------
     def fit(self, distiller: Distiller, train: Split, test: Split | None = None, *,
             augment: Augment | None = None, resume: bool = True, probes: dict[str, Probe] | None = None,
@@ -174,7 +180,7 @@ class Trainer:
         modules = {"": distiller} if parts is None else dict(parts)
         optimizers = {n: self._optimizer(param_groups(m, c)) for n, m in modules.items()}
         start_epoch, history, best, within = 0, [], None, None
-        fingerprint = run_fingerprint(distiller, train, augment, mix) if self.run_dir else ""  # only checkpoints need it
+        fingerprint = self.fingerprint(distiller, train, augment, mix) if self.run_dir else ""  # only checkpoints need it
         checkpoint = load_checkpoint(self.run_dir / CHECKPOINT) if (resume and self.run_dir) else None
         if checkpoint is not None:
             if not _same_recipe(checkpoint["config"], c) or checkpoint.get("fingerprint") != fingerprint:

@@ -19,7 +19,7 @@ import torch.nn as nn
 from ..data import Augment, get_spec
 from ..engine import Trainer, is_main_process, wait_for_everyone
 from ..engine.checkpoint import load_checkpoint, save_checkpoint
-from ..engine.trainer import CHECKPOINT, HISTORY, param_groups, run_fingerprint
+from ..engine.trainer import CHECKPOINT, HISTORY, param_groups
 from ..io import write_json
 from ..methods import SharedTeacher
 from ..models import create_model
@@ -47,17 +47,17 @@ def train_sharing_teacher(methods, student_name: str, teacher: Teacher, dataset:
     spec = get_spec(dataset)
     train, test = load_splits(dataset, r.train_subset, r.test_subset)
     augment = Augment(crop_padding=r.crop_padding, flip=True)
+    folder = run_dir(dataset, scale, student_name, "shared_" + "+".join(todo), t_name, seed) / "train"
     members = {m: one_stage_distiller(m, create_model(student_name, num_classes=spec.num_classes, seed=seed),
                                       teacher.model, r, spec, seed) for m in todo}
-    fingerprints = {m: run_fingerprint(d, train, augment) for m, d in members.items()}  # as alone: before sharing
+    trainer = Trainer(r.student_config(student_name, seed), folder, verbose=verbose)
+    fingerprints = {m: trainer.fingerprint(d, train, augment) for m, d in members.items()}  # as alone: before sharing
     probe_x = probe_batch(test)
     probes = {f"{m}/{name}": probe for m, d in members.items()
               for name, probe in one_stage_probes(d, teacher.model, probe_x).items()}
     shared = SharedTeacher(teacher.model, members)
-    folder = run_dir(dataset, scale, student_name, "shared_" + "+".join(todo), t_name, seed) / "train"
     if is_main_process():
         print(f"— {' + '.join(LABELS[m] for m in todo)} with one teacher forward, seed {seed}", flush=True)
-    trainer = Trainer(r.student_config(student_name, seed), folder, verbose=verbose)
     history = trainer.fit(shared, train, test, augment=augment, probes=probes)
     if is_main_process():
         optimizer = load_checkpoint(folder / CHECKPOINT)["optimizer"]
