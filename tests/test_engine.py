@@ -463,7 +463,7 @@ def test_channels_last_and_compiled_steps_train_as_the_eager_step_does(monkeypat
 
 def _decay_of(module, cfg) -> dict[str, float]:
     """Each trainable parameter's weight decay in the optimiser the engine builds for ``module``."""
-    from kdrepro.engine.trainer import param_groups
+    from kdrepro.engine.optim import param_groups
 
     optimizer = Trainer(cfg, None, verbose=False)._optimizer(param_groups(module, cfg))
     names = {id(p): n for n, p in module.named_parameters()}
@@ -473,7 +473,7 @@ def _decay_of(module, cfg) -> dict[str, float]:
 def test_decay_exempt_spares_biases_and_norms_and_timms_tokens():
     import timm
 
-    from kdrepro.engine.trainer import param_groups
+    from kdrepro.engine.optim import param_groups
 
     cfg = TrainConfig(optimizer="adamw", weight_decay=0.05)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))

@@ -7,7 +7,8 @@ import torch
 
 from kdrepro.engine import Split, Trainer, TrainConfig
 from kdrepro.engine.schedule import lr_factor
-from kdrepro.engine.trainer import _same_recipe, layer_lr_scales, param_groups, set_schedule
+from kdrepro.engine.optim import layer_lr_scales, make_optimizer, param_groups, set_schedule
+from kdrepro.engine.trainer import _same_recipe
 from kdrepro.errors import ConfigError
 from kdrepro.methods import KD, CrossEntropy
 from kdrepro.models import create_model
@@ -127,21 +128,21 @@ def test_the_schedule_multiplies_each_groups_scale():
         == {round(D ** k, 9) for k in range(12)}
 
 
-class _Keeping(Trainer):
-    """A Trainer that keeps the optimisers it makes."""
+def test_a_training_step_sets_base_lr_times_scale_times_schedule(monkeypatch):
+    import kdrepro.engine.trainer as trainer_module
 
-    def _optimizer(self, params):
-        opt = super()._optimizer(params)
-        self.made = [*getattr(self, "made", []), opt]
-        return opt
+    made = []
 
+    def keeping(params, c):  # the engine's optimiser factory, keeping what it makes
+        made.append(make_optimizer(params, c))
+        return made[-1]
 
-def test_a_training_step_sets_base_lr_times_scale_times_schedule():
+    monkeypatch.setattr(trainer_module, "make_optimizer", keeping)
     c = TrainConfig(epochs=1, batch_size=16, optimizer="adamw", lr=1e-3, weight_decay=0.05, decay_exempt="timm",
                     layer_decay=D, max_steps_per_epoch=2)
-    trainer = _Keeping(c, verbose=False, progress=False)
+    trainer = Trainer(c, verbose=False, progress=False)
     history = trainer.fit(CrossEntropy(_tiny()), _images())
-    (opt,) = trainer.made
+    (opt,) = made
     factor = lr_factor(c, 0 + 1 / 2)  # the last step's
     assert len({g["lr_scale"] for g in opt.param_groups}) == 5  # 5 blocks: D**4 … 1
     for g in opt.param_groups:

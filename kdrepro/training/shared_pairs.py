@@ -17,9 +17,10 @@ from pathlib import Path
 import torch.nn as nn
 
 from ..data import Augment, get_spec
-from ..engine import Trainer, is_main_process, wait_for_everyone
+from ..engine import Trainer, TrainConfig, is_main_process, wait_for_everyone
 from ..engine.checkpoint import load_checkpoint, save_checkpoint
-from ..engine.trainer import CHECKPOINT, HISTORY, param_groups
+from ..engine.optim import make_optimizer, param_groups
+from ..engine.trainer import CHECKPOINT, HISTORY
 from ..io import write_json
 from ..methods import SharedTeacher
 from ..models import create_model
@@ -64,7 +65,7 @@ def train_sharing_teacher(methods, student_name: str, teacher: Teacher, dataset:
         for i, (method, member) in enumerate(members.items()):
             state = {"epoch": len(history) - 1, "config": trainer.config.to_dict(), "fingerprint": fingerprints[method],
                      "context": trainer.context, "model": member.state_dict(), "best": None, "stopped": False,
-                     "optimizer": member_optimizer_state(shared, member, optimizer, trainer),
+                     "optimizer": member_optimizer_state(shared, member, optimizer, trainer.config),
                      "history": member_history(history, method, first=i == 0)}
             save_checkpoint(own_folder(method) / CHECKPOINT, state)
             write_json(own_folder(method) / HISTORY, state["history"])
@@ -95,16 +96,15 @@ def member_history(history: list[dict], method: str, first: bool) -> list[dict]:
     return out
 
 
-def member_optimizer_state(shared: nn.Module, member: nn.Module, saved: dict, trainer: Trainer) -> dict:
+def member_optimizer_state(shared: nn.Module, member: nn.Module, saved: dict, c: TrainConfig) -> dict:
     """The shared optimiser's state of ``member``'s parameters, as the optimiser of its run alone
     holds it (its parameters numbered in its own order)."""
     def flat(groups) -> list:
         return [p for g in groups for p in (g["params"] if isinstance(g, dict) else [g])]
 
-    c = trainer.config
     where = {id(p): i for i, p in enumerate(flat(param_groups(shared, c)))}
     own = flat(param_groups(member, c))
-    state = trainer._optimizer(param_groups(member, c)).state_dict()
+    state = make_optimizer(param_groups(member, c), c).state_dict()
     state["state"] = {j: saved["state"][where[id(p)]] for j, p in enumerate(own) if where[id(p)] in saved["state"]}
     return state
 
