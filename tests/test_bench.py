@@ -46,7 +46,7 @@ def test_quick_bench_measures_every_variant_and_ratio(tmp_path):
     assert [r["variant"] for r in results["rows"]] == list(variants) and COMPILED not in variants
     assert all(r["images_per_s"] > 0 and len(r["repeats"]) == SIZES["quick"].repeats for r in results["rows"])
     by_variant = {r["variant"]: r["images_per_s"] for r in results["rows"]}
-    assert len(results["ratios"]) == len(ratios) == len(RATIOS) - 1
+    assert len(results["ratios"]) == len(ratios) == len(RATIOS) - 2  # compiled, and every switch together
     for ratio, (numerator, denominator, _) in zip(results["ratios"], ratios):
         assert ratio["ratio"] == pytest.approx(by_variant[numerator] / by_variant[denominator], rel=1e-2)
     assert json.loads((tmp_path / "results.json").read_text())["size"] == "quick"
@@ -82,6 +82,8 @@ def test_targets_are_reported_met_or_missed_in_words():
     lines = target_lines(_results(kd_ratio=1.3, stored_ratio=2.1))
     assert "**1.30×** (target ≥ 1×) — **met**" in lines[0]
     assert "**2.10×** (target ≥ 2.5×) — **missed**" in lines[1]
+    assert "not measured" in lines[2]  # a run without the variant with every switch on
+    assert "**3.00×** (target ≥ 3×) — **met**" in lines[3]  # the students sharing a teacher
     assert "not measured" in target_lines({**_results(size="gpu"), "ratios": []})[0]
 
 
