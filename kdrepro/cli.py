@@ -86,7 +86,7 @@ def _cmd_run(args) -> None:
     params = {name: parse_value(value) for name, value in (args.param or [])}
     if args.precision:  # the notebook's kernel inherits it; every "auto" recipe of the chapter follows it
         os.environ["KDREPRO_PRECISION"] = args.precision
-    from .engine.trainer import SPEED_SWITCHES
+    from .engine.speed import SPEED_SWITCHES
 
     for name, env in SPEED_SWITCHES.items():  # inherited by the kernel too
         if getattr(args, name):
@@ -289,6 +289,9 @@ def parser() -> argparse.ArgumentParser:
                      help="convolutions in channels-last memory layout (faster on most CPUs and GPUs)")
     run.add_argument("--compile", action="store_true",
                      help="torch.compile each trained network (minutes to compile, then faster steps)")
+    run.add_argument("--cuda-graphs", action="store_true", dest="cuda_graphs",
+                     help="on a CUDA GPU: the compiled step replayed as CUDA graphs (torch.compile's "
+                          "reduce-overhead mode; refused on a CPU)")
     run.add_argument("--rehearse", action="store_true",
                      help="with --scale full: run the full recipe end to end with every training capped to a few "
                           "steps, on whatever data is prepared (into runs/CHAPTER/full-rehearsal; never published)")

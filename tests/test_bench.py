@@ -145,12 +145,12 @@ def test_in_bf16_the_reference_also_runs_in_bf16_for_a_like_for_like_ratio():
 
 def test_a_switched_variant_runs_the_engine_with_its_switch_and_restores_the_environment(monkeypatch):
     from kdrepro.bench.suite import CHANNELS_LAST, COMPILED, switched_on
-    from kdrepro.engine.trainer import speed_switches
+    from kdrepro.engine.speed import speed_switches
 
     monkeypatch.setenv("KDREPRO_COMPILE", "1")
     with switched_on(VARIANTS[CHANNELS_LAST].switches):
-        assert speed_switches() == {"channels_last": True, "compile": False}
-    assert speed_switches() == {"channels_last": False, "compile": True}  # as it was
+        assert speed_switches() == {"channels_last": True, "compile": False, "cuda_graphs": False}
+    assert speed_switches() == {"channels_last": False, "compile": True, "cuda_graphs": False}  # as it was
     assert VARIANTS[COMPILED].switches == ("compile",)
 
 

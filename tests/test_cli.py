@@ -100,8 +100,9 @@ def test_the_speed_switches_reach_the_chapters_kernel_through_the_environment(mo
     seen = {}
     monkeypatch.setattr("kdrepro.chapters.runner.run_chapter",
                         lambda *a, **k: seen.update(cl=os.environ.get("KDREPRO_CHANNELS_LAST"),
-                                                    comp=os.environ.get("KDREPRO_COMPILE")) or REPO / "x" / "nb")
-    for name in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE"):
+                                                    comp=os.environ.get("KDREPRO_COMPILE"),
+                                                    graphs=os.environ.get("KDREPRO_CUDA_GRAPHS")) or REPO / "x" / "nb")
+    for name in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE", "KDREPRO_CUDA_GRAPHS"):
         monkeypatch.setenv(name, "0")  # recorded, so that the "1" the CLI sets is undone after the test
-    assert cli.main(["run", "hinton", "--channels-last", "--compile"]) == 0
-    assert seen == {"cl": "1", "comp": "1"}
+    assert cli.main(["run", "hinton", "--channels-last", "--compile", "--cuda-graphs"]) == 0
+    assert seen == {"cl": "1", "comp": "1", "graphs": "1"}

@@ -35,7 +35,7 @@ import torch
 from ..data import Augment
 from ..engine import Split, TrainConfig, Trainer, process_device, use_gpu
 from ..engine.accel import auto_precision
-from ..engine.trainer import SPEED_SWITCHES
+from ..engine.speed import SPEED_SWITCHES
 from ..stores import record_teacher_logits
 from ..errors import ConfigError
 from ..io import write_json
@@ -50,7 +50,7 @@ from .timing import StepClock
 CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's, as the CRD code
 AUGMENT = Augment(crop_padding=4, flip=True)  # the CRD recipe's crop and flip
 NUM_CLASSES = 100
-NOT_BUILT = ("GPU: CUDA graphs of the training step",)
+NOT_BUILT: tuple[str, ...] = ()  # speed features kdrepro lacks, named on the Performance page
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class Variant:
     augment: bool
     students: int = 1  # > 1: that many KD students share each teacher forward (throughput per student)
     precision: str = "no"  # the reference's; kdrepro's variants run in their default ("auto")
-    switches: tuple[str, ...] = ()  # kdrepro's speed switches turned on (engine.trainer.SPEED_SWITCHES)
+    switches: tuple[str, ...] = ()  # kdrepro's speed switches turned on (engine.speed.SPEED_SWITCHES)
 
 
 REFERENCE, KDREPRO = "reference-style", "kdrepro"
@@ -102,6 +102,7 @@ STORED = "kdrepro, stored logits recorded for these batches"
 CHANNELS_LAST = "kdrepro, channels-last convolutions"
 COMPILED = "kdrepro, torch.compile"
 FASTEST = "kdrepro, channels-last + torch.compile"  # every CPU speed switch on: the fastest live-teacher step
+GRAPHS = "kdrepro, torch.compile replayed as CUDA graphs"  # a CUDA GPU only
 VARIANTS = {
     REFERENCE: Variant("reference", "live", True),
     KDREPRO: Variant("kdrepro", "live", True),
@@ -120,13 +121,16 @@ RATIOS = (  # (numerator, denominator, what it shows)
     (FASTEST, REFERENCE, "kdrepro with every speed switch (--channels-last --compile) ÷ the reference-style pipeline"),
 )
 SAME_PRECISION = "reference-style, in kdrepro's precision"
+GPU_ONLY = {GRAPHS: (Variant("kdrepro", "live", True, switches=("cuda_graphs",)),
+                     (GRAPHS, COMPILED, "CUDA graphs ÷ torch.compile alone (--cuda-graphs)"))}
 
 
-def comparisons(precision: str, compile: bool = True) -> tuple[dict[str, Variant], tuple]:
+def comparisons(precision: str, compile: bool = True, cuda: bool = False) -> tuple[dict[str, Variant], tuple]:
     """The variants and ratios when kdrepro's default runs in ``precision``. In float32 (every CPU)
     they are :data:`VARIANTS` and :data:`RATIOS`; in bf16 (a GPU that has it) the reference also runs
     in bf16, so that one ratio compares like for like and the other shows what kdrepro's default gains.
-    Without ``compile`` the torch.compile variant is left out."""
+    Without ``compile`` the torch.compile variants are left out; with ``cuda`` (and ``compile``), the
+    CUDA-graph variant of :data:`GPU_ONLY` is added."""
     variants, ratios = dict(VARIANTS), RATIOS
     if precision != "no":
         variants[SAME_PRECISION] = Variant("reference", "live", True, precision=precision)
@@ -138,6 +142,10 @@ def comparisons(precision: str, compile: bool = True) -> tuple[dict[str, Variant
         variants.pop(COMPILED)
         variants.pop(FASTEST)
         ratios = tuple(r for r in ratios if r[0] not in (COMPILED, FASTEST))
+    elif cuda:
+        for name, (variant, ratio) in GPU_ONLY.items():
+            variants[name] = variant
+            ratios = (*ratios, ratio)
     return variants, ratios
 
 
@@ -230,7 +238,7 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
         raise ConfigError(f"unknown bench size {size_name!r}; valid: {', '.join(SIZES)}")
     size = SIZES[size_name]
     device, precision = process_device(), auto_precision(use_gpu())  # as the Trainer picks them
-    variants, ratios = comparisons(precision, size.compile)
+    variants, ratios = comparisons(precision, size.compile, cuda=device.type == "cuda")
     split = synthetic_split(size.batch_size * (size.warmup + size.steps) * 2)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -258,6 +266,7 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
                    for p in size.pairs for a, b, what in ratios],
         "data_path": data_path,
         "not_built": list(NOT_BUILT),
+        "not_here": [] if device.type == "cuda" else [f"{name} (a CUDA GPU only)" for name in GPU_ONLY],
     }
     if out_dir is not None:
         write_json(Path(out_dir) / "results.json", results)

@@ -125,8 +125,18 @@ def _section(results: dict) -> str:
         *target_lines(results),
         "",
         *data_path_lines(results),
-        "Not measured, because kdrepro does not have them yet: " + "; ".join(results.get("not_built", [])) + ".",
+        *not_measured_lines(results),
     ])
+
+
+def not_measured_lines(results: dict) -> list[str]:
+    """What the run could not time: speed features kdrepro lacks, and those this machine lacks."""
+    lines = []
+    if results.get("not_built"):
+        lines.append("Not measured, because kdrepro does not have them yet: " + "; ".join(results["not_built"]) + ".")
+    if results.get("not_here"):
+        lines.append("Not measured on this machine: " + "; ".join(results["not_here"]) + ".")
+    return lines
 
 
 def performance_text(book: Path | None = None) -> str:

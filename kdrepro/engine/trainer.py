@@ -40,6 +40,7 @@ from .nonfinite import CHECK_EVERY, NonFiniteWatch
 from .optim import clip_each_grad_norm_, make_optimizer, param_groups, set_schedule
 from .rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
 from .run_lock import run_lock
+from .speed import begin_step, compile_mode, compile_step, speed_switches
 from .split import Split
 
 CHECKPOINT = "checkpoint.pt"
@@ -66,17 +67,6 @@ def _progress_default() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-SPEED_SWITCHES = {"channels_last": "KDREPRO_CHANNELS_LAST", "compile": "KDREPRO_COMPILE"}
-
-
-def speed_switches() -> dict[str, bool]:
-    """How this process runs the steps, not what it computes: convolutions in channels-last memory
-    layout, and ``torch.compile`` of each trained network's forward (its method's losses included).
-    Both off unless ``KDREPRO_CHANNELS_LAST=1`` / ``KDREPRO_COMPILE=1`` (``kdrepro run --channels-last
-    --compile``)."""
-    return {name: os.environ.get(env, "").lower() in ("1", "true", "yes") for name, env in SPEED_SWITCHES.items()}
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path | None = None, *, verbose: bool | int = True,
                  progress: bool | None = None, callbacks: list[Callback] = ()):
@@ -87,6 +77,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.accelerator = make_accelerator(config.mixed_precision)
         self.switches = speed_switches()
+        self._compile_mode: str | None = None  # torch.compile's mode of the training step, set by fit()
         self.state = TrainState()
         self._stores: list[TeacherStore] = []  # the distiller's stored teachers (read by step)
 
@@ -200,8 +191,8 @@ class Trainer:
             wrapped[name], optimizers[name] = acc.prepare(modules[name], optimizers[name])
         if checkpoint is not None:  # after prepare, which would move Adam's step counters onto the GPU
             _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
-        if self.switches["compile"]:  # the forward compiled; the eager modules stay what is saved and evaluated
-            wrapped = {name: torch.compile(module) for name, module in wrapped.items()}
+        self._compile_mode = compile_mode(self.switches, acc.device)
+        wrapped = compile_step(wrapped, self._compile_mode)
         loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
@@ -299,6 +290,7 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False)
         for step in range(first, steps):
+            begin_step(self._compile_mode)
             batch = next(batches)
             if mix is not None:
                 batch = mix(batch)

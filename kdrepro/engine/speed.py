@@ -1,0 +1,54 @@
+"""How a process runs the training steps, not what they compute: the speed switches.
+
+Each is off unless its environment variable is set (``kdrepro run`` sets them from its flags, and a
+chapter's kernel inherits them): convolutions in channels-last memory layout (``--channels-last``),
+``torch.compile`` of each trained network's forward, its method's losses included (``--compile``),
+and, on a CUDA GPU, that compiled step replayed as CUDA graphs (``--cuda-graphs``: torch.compile's
+``reduce-overhead`` mode; the training loader drops the last short batch, so every step has the
+same shapes and one graph serves the whole run). The CUDA-only part lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..errors import ConfigError
+
+SPEED_SWITCHES = {"channels_last": "KDREPRO_CHANNELS_LAST", "compile": "KDREPRO_COMPILE",
+                  "cuda_graphs": "KDREPRO_CUDA_GRAPHS"}
+
+
+def speed_switches() -> dict[str, bool]:
+    """Which switches this process has on (``KDREPRO_CHANNELS_LAST=1`` and so on)."""
+    return {name: os.environ.get(env, "").lower() in ("1", "true", "yes") for name, env in SPEED_SWITCHES.items()}
+
+
+def compile_mode(switches: dict[str, bool], device: torch.device) -> str | None:
+    """The ``torch.compile`` mode of the training step: None (eager), ``"default"`` (``--compile``) or
+    ``"reduce-overhead"`` (``--cuda-graphs``, CUDA only: a one-line refusal elsewhere)."""
+    if switches.get("cuda_graphs"):
+        if device.type != "cuda":
+            raise ConfigError(f"--cuda-graphs (KDREPRO_CUDA_GRAPHS) needs a CUDA GPU and this run is on "
+                              f"{device.type}: leave it off here (--compile works on every device)")
+        return "reduce-overhead"
+    return "default" if switches.get("compile") else None
+
+
+def compile_step(modules: dict, mode: str | None) -> dict:
+    """``modules`` compiled in ``mode`` (unchanged when None); the eager modules stay what is saved
+    and evaluated."""
+    if mode is None:
+        return modules
+    return {name: torch.compile(module, mode=mode) for name, module in modules.items()}
+
+
+def begin_step(mode: str | None) -> None:
+    """Mark a new training step for CUDA graphs (the previous step's graph outputs may be overwritten
+    from here on: the engine keeps only copies of them)."""
+    if mode == "reduce-overhead":
+        torch.compiler.cudagraph_mark_step_begin()
+
+
+__all__ = ["SPEED_SWITCHES", "speed_switches", "compile_mode", "compile_step", "begin_step"]

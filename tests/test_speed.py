@@ -1,0 +1,57 @@
+"""The speed switches: how a process runs the steps (channels-last, torch.compile, CUDA graphs)."""
+
+import pytest
+import torch
+
+from kdrepro.engine import Split, Trainer, TrainConfig, speed
+from kdrepro.engine.speed import compile_mode, speed_switches
+from kdrepro.errors import ConfigError
+from kdrepro.methods import CrossEntropy
+from kdrepro.models import create_model
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
+
+
+def test_each_switch_picks_its_compile_mode_and_cuda_graphs_only_on_a_gpu():
+    assert compile_mode({}, CPU) is None
+    assert compile_mode({"compile": True}, CPU) == "default"
+    assert compile_mode({"cuda_graphs": True}, CUDA) == "reduce-overhead"
+    assert compile_mode({"compile": True, "cuda_graphs": True}, CUDA) == "reduce-overhead"  # graphs imply compiling
+    with pytest.raises(ConfigError, match="--cuda-graphs .* needs a CUDA GPU and this run is on cpu"):
+        compile_mode({"cuda_graphs": True}, CPU)
+
+
+def test_the_switches_are_read_from_the_environment(monkeypatch):
+    for env in speed.SPEED_SWITCHES.values():
+        monkeypatch.delenv(env, raising=False)
+    assert speed_switches() == {"channels_last": False, "compile": False, "cuda_graphs": False}
+    monkeypatch.setenv("KDREPRO_CUDA_GRAPHS", "1")
+    assert speed_switches()["cuda_graphs"]
+
+
+def test_a_step_is_marked_for_cuda_graphs_only_in_their_mode(monkeypatch):
+    marks = []
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    speed.begin_step(None)
+    speed.begin_step("default")
+    assert marks == []
+    speed.begin_step("reduce-overhead")
+    assert marks == [1]
+
+
+def test_a_run_asked_for_cuda_graphs_on_a_cpu_is_refused_before_it_trains(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDREPRO_CUDA_GRAPHS", "1")
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    images = torch.randint(0, 255, (32, 1, 8, 8), dtype=torch.uint8)
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        Trainer(TrainConfig(epochs=1, batch_size=16), tmp_path, verbose=False).fit(
+            CrossEntropy(model), Split(images, torch.arange(32) % 4, (0.5,), (0.25,)))
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_the_graph_variant_joins_the_bench_only_on_a_gpu_with_compilation():
+    from kdrepro.bench.suite import COMPILED, GRAPHS, comparisons
+
+    assert GRAPHS not in comparisons("no")[0] and GRAPHS not in comparisons("no", compile=False, cuda=True)[0]
+    variants, ratios = comparisons("bf16", cuda=True)
+    assert variants[GRAPHS].switches == ("cuda_graphs",) and (GRAPHS, COMPILED) in [(a, b) for a, b, _ in ratios]
