@@ -57,7 +57,8 @@ def test_quick_bench_measures_every_variant_and_ratio(tmp_path):
     loader, step = rows.values()
     # the rows are rounded to 0.01 images/s: a slow step (under load) moves the ratio by up to 0.005 / step
     assert data_path["ratios"][0]["ratio"] == pytest.approx(loader / step, rel=1e-2 + 0.005 / step)
-    assert "data path" in table_text(results)
+    assert "data path" in table_text(results) and "the CRD run" in table_text(results)
+    assert results["crd_run"]["steps_timed"] == 1 and results["not_here"]  # CUDA graphs: not on a CPU
 
 
 def test_an_unknown_bench_size_is_refused():
@@ -180,6 +181,7 @@ def test_the_gpu_check_runs_its_cpu_parts_here_and_says_what_it_skipped(tmp_path
     assert any("no GPU" in s for s in report["skipped"])
     page = (tmp_path / "report.md").read_text()
     assert "| bench | passed |" in page and "skipped: the CUDA path's tests (no GPU)" in page
+    assert "### The CRD run, extrapolated" in page and "met" not in page  # its targets are a GPU's
     assert "skipped: the full-scale rehearsals on the GPU" in page
     assert json.loads((tmp_path / "report.json").read_text())["ok"]
 
@@ -195,3 +197,32 @@ def test_the_deit_step_reads_its_teacher_from_a_store_of_the_same_batches(tmp_pa
     live = step_images_per_s(size, torch.device("cpu"), "resnet18")
     stored = step_images_per_s(size, torch.device("cpu"), "resnet18", tmp_path / "store")
     assert live > 0 and stored > 0 and (tmp_path / "store" / "samples.i64").is_file()
+
+
+def test_the_crd_run_is_extrapolated_from_an_epoch_timed_through_the_engine():
+    from kdrepro.bench.crd_run import LIVE, RECORDING, STORED, CrdRunSize, measure_crd_run, run_config
+
+    config = run_config(CrdRunSize(steps=1))
+    assert (config.epochs, config.batch_size, config.lr, config.milestones) == (2, 64, 0.05, [150, 180, 210])
+    crd = measure_crd_run(CrdRunSize(steps=1), log=lambda *_: None)
+    assert (crd["epochs"], crd["steps_per_epoch"], crd["steps_timed"]) == (240, 781, 1)
+    rows = {r["what"]: r for r in crd["rows"]}
+    assert list(rows) == [LIVE, RECORDING, STORED]
+    for r in rows.values():  # one step scaled to the epoch's 781, the epoch to the run's 240
+        assert r["seconds_per_epoch"] > 0
+        assert r["run_minutes"] == pytest.approx(r["seconds_per_epoch"] * 240 / 60, abs=0.01)
+    assert rows[LIVE]["target_minutes"] == 5.0 and rows[STORED]["target_minutes"] == 3.0
+
+
+def test_the_crd_run_targets_are_judged_only_for_a_gpu():
+    from kdrepro.bench.crd_run import LIVE, STORED, crd_run_lines
+
+    crd = {"pair": "resnet32x4 → resnet8x4", "epochs": 240, "train_images": 50_000, "batch_size": 64,
+           "steps_per_epoch": 781, "steps_timed": 781,
+           "rows": [{"what": LIVE, "seconds_per_epoch": 1.0, "run_minutes": 4.0, "target_minutes": 5.0},
+                    {"what": STORED, "seconds_per_epoch": 1.0, "run_minutes": 4.0, "target_minutes": 3.0}]}
+    judged = "\n".join(crd_run_lines(crd, judge=True))
+    assert "one whole epoch" in judged and "≤ 5 min — **met**" in judged and "≤ 3 min — **missed**" in judged
+    plain = "\n".join(crd_run_lines({**crd, "steps_timed": 5}, judge=False))
+    assert "the first 5 steps of an epoch, scaled to its 781" in plain and "met" not in plain
+    assert crd_run_lines(None, judge=True) == []

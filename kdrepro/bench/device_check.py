@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from .crd_run import crd_run_lines
 from ..engine import use_gpu
 from ..io import write_json, write_text
 from ..paths import REPO_ROOT
@@ -79,7 +80,7 @@ def run_check(chapters: list[str], out_dir: Path, *, budget_s: float = 480, log=
     if (bench_out / "results.json").is_file():
         bench = json.loads((bench_out / "results.json").read_text())
         report["bench"] = {"size": size, "precision": bench.get("precision"), "ratios": bench["ratios"],
-                           "peak_gpu_memory_mib": bench.get("peak_gpu_memory_mib")}
+                           "peak_gpu_memory_mib": bench.get("peak_gpu_memory_mib"), "crd_run": bench.get("crd_run")}
     report["ok"] = all(p["ok"] for p in report["parts"].values())
     write_json(out_dir / "report.json", report)
     write_text(out_dir / "report.md", report_markdown(report))
@@ -100,5 +101,6 @@ def report_markdown(report: dict) -> str:
         lines += ["", f"Benchmark ({b['size']} size, kdrepro in {precision}; "
                       f"peak GPU memory {b['peak_gpu_memory_mib'] or '—'} MiB):", ""]
         lines += [f"- {r['pair']}: {r['what']}: **{r['ratio']:.2f}×**" for r in b["ratios"]]
+        lines += ["", *crd_run_lines(b.get("crd_run"), judge=report["gpu"])]
     lines += [""] + [f"- skipped: {s}" for s in report["skipped"]]
     return "\n".join(lines) + "\n"

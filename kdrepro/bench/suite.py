@@ -42,6 +42,7 @@ from ..io import write_json
 from ..methods import KD, SharedTeacher
 from ..models import create_model
 from ..provenance import git_commit, machine
+from .crd_run import CrdRunSize, measure_crd_run
 from .data_path import DataPathSize, measure_data_path
 from .figure import plot_bench
 from .reference import reference_kd_steps
@@ -84,6 +85,8 @@ DATA_PATH = {
     "gpu": DataPathSize(batch_size=128, warmup=5, steps=20, workers=min(16, os.cpu_count() or 1)),
     "quick": DataPathSize(batch_size=2, warmup=1, steps=1, workers=1, teacher=None, loader_batch=2),
 }
+
+CRD_RUN = {"cpu": CrdRunSize(steps=5), "gpu": CrdRunSize(steps=None), "quick": CrdRunSize(steps=1)}
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,7 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
                 log(f"[{repeat + 1}/{size.repeats}] {pair[0]} → {pair[1]:<10} {variant:<52} {value:9.1f} images/s")
     with tempfile.TemporaryDirectory() as scratch:
         data_path = measure_data_path(DATA_PATH[size_name], device, Path(out_dir or scratch), log)
+    crd_run = measure_crd_run(CRD_RUN[size_name], log)
     commit, dirty = git_commit()
     results = {
         "schema": 1, "kind": "bench", "size": size_name, "settings": asdict(size) | {"workers": loader_workers()},
@@ -265,6 +269,7 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
                     "numerator": a, "denominator": b, "what": what}
                    for p in size.pairs for a, b, what in ratios],
         "data_path": data_path,
+        "crd_run": crd_run,
         "not_built": list(NOT_BUILT),
         "not_here": [] if device.type == "cuda" else [f"{name} (a CUDA GPU only)" for name in GPU_ONLY],
     }
@@ -286,5 +291,12 @@ def table_text(results: dict) -> str:
         lines += ["", f"  data path (224 px, batch {dp['settings']['batch_size']}):"]
         lines += [f"  {r['what']:<78} {r['images_per_s']:10.1f} images/s" for r in dp["rows"]]
         lines += [f"  {r['what']:<78} {r['ratio']:6.2f}×" for r in dp["ratios"]]
+    if "crd_run" in results:
+        crd = results["crd_run"]
+        lines += ["", f"  the CRD run ({crd['pair']}, {crd['epochs']} epochs), extrapolated from "
+                      f"{crd['steps_timed']} of an epoch's {crd['steps_per_epoch']} steps:"]
+        lines += [f"  {r['what']:<78} {r['seconds_per_epoch']:8.2f} s/epoch {r['run_minutes']:9.1f} min"
+                  for r in crd["rows"]]
     lines += [""] + [f"  not built yet: {n}" for n in results["not_built"]]
+    lines += [f"  not measured on this machine: {n}" for n in results.get("not_here", [])]
     return "\n".join(lines)

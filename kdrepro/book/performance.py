@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..bench.crd_run import crd_run_lines
 from ..bench.suite import FASTEST, KDREPRO, SHARED, STORED
 from ..io import write_text, write_text_if_changed
 from ..paths import book_root
@@ -125,6 +126,7 @@ def _section(results: dict) -> str:
         *target_lines(results),
         "",
         *data_path_lines(results),
+        *crd_run_lines(results.get("crd_run"), judge=size == "gpu"),
         *not_measured_lines(results),
     ])
 
