@@ -226,3 +226,15 @@ def test_the_crd_run_targets_are_judged_only_for_a_gpu():
     plain = "\n".join(crd_run_lines({**crd, "steps_timed": 5}, judge=False))
     assert "the first 5 steps of an epoch, scaled to its 781" in plain and "met" not in plain
     assert crd_run_lines(None, judge=True) == []
+
+
+def test_the_performance_page_shows_the_gpu_checks_report_layout_and_whether_a_gpu_ran_it(tmp_path):
+    from kdrepro.bench.device_check import report_format
+
+    layout = report_format()
+    assert "| gpu tests | <passed, or failed (its status)> | <s> |" in layout
+    assert "| live teacher | <s> | <min> | ≤ 5 min — **<met or missed>** |" in layout and "0.0" not in layout
+    page = performance_text(tmp_path / "book")
+    assert "## The GPU check" in page and layout.rstrip() in page and "No GPU has run it yet" in page
+    publish_benchmark(_results(size="gpu"), tmp_path / "book")
+    assert "A GPU's benchmark is published above." in performance_text(tmp_path / "book")

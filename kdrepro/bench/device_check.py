@@ -104,3 +104,26 @@ def report_markdown(report: dict) -> str:
         lines += ["", *crd_run_lines(b.get("crd_run"), judge=report["gpu"])]
     lines += [""] + [f"- skipped: {s}" for s in report["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def report_format() -> str:
+    """The report's layout, every value a placeholder in angle brackets (the Performance page shows it
+    until a GPU has run the check)."""
+    part = {"ok": True, "status": 0, "seconds": "<s>"}
+    crd = {"pair": "resnet32x4 → resnet8x4", "epochs": 240, "train_images": 50_000, "batch_size": 64,
+           "steps_per_epoch": 781, "steps_timed": 781,
+           "rows": [{"what": w, "seconds_per_epoch": 0.0, "run_minutes": 0.0, "target_minutes": t}
+                    for w, t in (("live teacher", 5.0), ("recording the logits (per epoch of the run)", None),
+                                 ("from recorded logits", 3.0))]}
+    report = {"machine": {"summary": "<GPU>, <cores>"}, "torch": "<version>", "cuda": "<version>",
+              "commit": "<commit>", "dirty": False, "gpu": True,
+              "parts": {name: part for name in ("gpu tests", "chapter <name> (one row per chapter)",
+                                                "full-scale rehearsals", "bench")},
+              "bench": {"size": "gpu", "precision": {"kdrepro": "<precision>"}, "peak_gpu_memory_mib": "<MiB>",
+                        "ratios": [{"pair": "<pair>", "what": "<ratio of two variants>", "ratio": 0.0}],
+                        "crd_run": crd},
+              "skipped": ["<what this machine could not run>"]}
+    text = report_markdown(report).replace("**0.00×**", "**<×>**").replace("| 0.00 | 0.0 |", "| <s> | <min> |")
+    text = text.replace("| passed |", "| <passed, or failed (its status)> |")
+    return text.replace("— **met**", "— **<met or missed>**").replace("— **missed**", "— **<met or missed>**")
+

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..bench.crd_run import crd_run_lines
+from ..bench.device_check import report_format
 from ..bench.suite import FASTEST, KDREPRO, SHARED, STORED
 from ..io import write_text, write_text_if_changed
 from ..paths import book_root
@@ -141,11 +142,34 @@ def not_measured_lines(results: dict) -> list[str]:
     return lines
 
 
+def gpu_check_section(benchmarks: list[dict]) -> str:
+    """The prepared GPU check: what it runs and its report's layout; whether a GPU has run it yet."""
+    ran = any(r.get("size") == "gpu" for r in benchmarks)
+    return "\n".join([
+        "## The GPU check",
+        "",
+        "`kdrepro gpu-check` (`make gpu-check`) is the one prepared check for a machine with a GPU, within about "
+        "8 minutes: the CUDA path's tests (`pytest -m gpu`), every chapter at smoke scale through papermill, every "
+        "chapter's full recipe rehearsed on generated stand-ins of its data, and the benchmark at its `gpu` size "
+        "(eager, compiled and CUDA-graph steps; live and recorded teachers; the CRD run extrapolated from a whole "
+        "timed epoch; the peak GPU memory). On a CPU it runs its CPU parts at their smallest and lists what it "
+        "skipped; CI runs that form. Its report, `runs/gpu-check/report.md`, has this layout:",
+        "",
+        "```text",
+        report_format().rstrip(),
+        "```",
+        "",
+        ("A GPU's benchmark is published above." if ran else
+         "No GPU has run it yet: none has been lent to this project, so this page has no GPU figures."),
+    ])
+
+
 def performance_text(book: Path | None = None) -> str:
     benchmarks = published_benchmarks(book)
     if not benchmarks:
-        return HEADER + "\nNo benchmark has been published yet: run `kdrepro bench --publish`.\n"
-    return HEADER + "\n" + "\n\n".join(_section(r) for r in benchmarks) + "\n"
+        return HEADER + "\nNo benchmark has been published yet: run `kdrepro bench --publish`.\n\n" \
+            + gpu_check_section(benchmarks) + "\n"
+    return HEADER + "\n" + "\n\n".join(_section(r) for r in benchmarks) + "\n\n" + gpu_check_section(benchmarks) + "\n"
 
 
 def write_performance(book: Path | None = None) -> Path:
