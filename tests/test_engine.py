@@ -11,6 +11,7 @@ import torch
 from conftest import HELPERS, REPO, launch_two_cpu_processes
 from kdrepro.engine import Trainer, TrainConfig, load_model, save_model
 from kdrepro.engine.schedule import lr_factor, weight_decay_at
+from kdrepro.engine.optim import make_optimizer
 from kdrepro.errors import ConfigError, NonFiniteLossError
 from kdrepro.methods import KD, CrossEntropy, Distiller
 from kdrepro.models import create_model
@@ -401,7 +402,7 @@ def test_the_loss_monitor_scores_the_methods_own_loss_and_rmsprop_trains(tmp_pat
                       monitor="loss")
     model = create_model("mlp", hidden=(16,), in_features=64, num_classes=4, seed=0)
     trainer = Trainer(cfg, None, verbose=False)
-    assert isinstance(trainer._optimizer(model.parameters()), torch.optim.RMSprop)
+    assert isinstance(make_optimizer(list(model.parameters()), cfg), torch.optim.RMSprop)
     hist = trainer.fit(CrossEntropy(model), synthetic(512, 0), valid=_valid())
     assert all(r["valid_score"] == r["valid_method_loss"] for r in hist)
     assert hist[-1]["valid_method_loss"] < hist[0]["valid_method_loss"]
@@ -465,7 +466,7 @@ def _decay_of(module, cfg) -> dict[str, float]:
     """Each trainable parameter's weight decay in the optimiser the engine builds for ``module``."""
     from kdrepro.engine.optim import param_groups
 
-    optimizer = Trainer(cfg, None, verbose=False)._optimizer(param_groups(module, cfg))
+    optimizer = make_optimizer(param_groups(module, cfg), cfg)
     names = {id(p): n for n, p in module.named_parameters()}
     return {names[id(p)]: g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
 
@@ -478,7 +479,7 @@ def test_decay_exempt_spares_biases_and_norms_and_timms_tokens():
     cfg = TrainConfig(optimizer="adamw", weight_decay=0.05)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2))
     net[2].bias.requires_grad_(False)  # frozen: in no group
-    assert len(Trainer(cfg, None, verbose=False)._optimizer(param_groups(net, cfg)).param_groups) == 1  # "none"
+    assert len(make_optimizer(param_groups(net, cfg), cfg).param_groups) == 1  # "none"
     assert _decay_of(net, cfg) == {"0.weight": 0.05, "0.bias": 0.05, "1.weight": 0.05, "1.bias": 0.05, "2.weight": 0.05}
     assert _decay_of(net, cfg.replace(decay_exempt="bias_and_norm")) == {
         "0.weight": 0.05, "0.bias": 0.0, "1.weight": 0.0, "1.bias": 0.0, "2.weight": 0.05}
