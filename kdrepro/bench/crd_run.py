@@ -15,19 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import torch
-
-from ..data import Augment, get_spec
 from ..engine import Split, Trainer
 from ..methods import KD
 from ..models import create_model
 from ..recipes.cifar import recipe as cifar_recipe
 from ..stores import record_teacher_logits
+from .synthetic import AUGMENT, NUM_CLASSES, synthetic_split
 
 PAIR = ("resnet32x4", "resnet8x4")
 TRAIN_IMAGES = 50_000  # CIFAR-100's training set
-CLASSES = 100
-AUGMENT = Augment(crop_padding=4, flip=True)  # the CRD recipe's crop and flip
 LIVE, STORED, RECORDING = "live teacher", "from recorded logits", "recording the logits (per epoch of the run)"
 TARGET_MINUTES = {LIVE: 5.0, STORED: 3.0}  # on one H100/H200 (issue 18)
 
@@ -43,16 +39,9 @@ def run_config(size: CrdRunSize):
     return cifar_recipe("full").student_config(PAIR[1]).replace(epochs=2, max_steps_per_epoch=size.steps)
 
 
-def _images(size: CrdRunSize, batch_size: int) -> Split:
-    n = TRAIN_IMAGES if size.steps is None else batch_size * size.steps
-    g, spec = torch.Generator().manual_seed(0), get_spec("cifar100")
-    return Split(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
-                 torch.randint(0, CLASSES, (n,), generator=g), spec.mean, spec.std)
-
-
 def _second_epoch_seconds(teacher, split: Split, config) -> tuple[float, int]:
     """Train KD for ``config``'s two epochs; the second epoch's seconds and its steps."""
-    student = create_model(PAIR[1], num_classes=CLASSES, seed=1)
+    student = create_model(PAIR[1], num_classes=NUM_CLASSES, seed=1)
     history = Trainer(config, verbose=False, progress=False).fit(KD(student, teacher), split, augment=AUGMENT)
     return history[-1]["time_s"], len(split.labels) // config.batch_size
 
@@ -62,14 +51,14 @@ def measure_crd_run(size: CrdRunSize, log=print) -> dict:
     config = run_config(size)
     full_epochs = cifar_recipe("full").student_epochs
     steps_per_epoch = TRAIN_IMAGES // config.batch_size
-    split = _images(size, config.batch_size)
-    teacher = create_model(PAIR[0], num_classes=CLASSES, seed=0)
-    seconds, steps = {}, 0
+    split = synthetic_split(TRAIN_IMAGES if size.steps is None else config.batch_size * size.steps)
+    teacher = create_model(PAIR[0], num_classes=NUM_CLASSES, seed=0)
+    seconds = {}
     log(f"— the CRD run ({PAIR[0]} → {PAIR[1]}): an epoch with the live teacher")
     seconds[LIVE], steps = _second_epoch_seconds(teacher, split, config)
     log("— recording the teacher's logits for the run's batches, then an epoch from them")
     start = time.perf_counter()
-    store = record_teacher_logits(teacher, split, config, AUGMENT, num_classes=CLASSES)
+    store = record_teacher_logits(teacher, split, config, AUGMENT, num_classes=NUM_CLASSES)
     seconds[RECORDING] = (time.perf_counter() - start) / config.epochs
     seconds[STORED], _ = _second_epoch_seconds(store, split, config)
     scale = steps_per_epoch / steps  # 1 when the timed epoch was whole
@@ -103,4 +92,5 @@ def crd_run_lines(crd: dict | None, judge: bool) -> list[str]:
     return lines + [""]
 
 
-__all__ = ["CrdRunSize", "measure_crd_run", "crd_run_lines", "run_config", "PAIR", "TARGET_MINUTES"]
+__all__ = ["CrdRunSize", "measure_crd_run", "crd_run_lines", "run_config", "PAIR", "TARGET_MINUTES", "LIVE", "STORED",
+           "RECORDING"]

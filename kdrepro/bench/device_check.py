@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .crd_run import crd_run_lines
+from .crd_run import LIVE, PAIR, RECORDING, STORED, TARGET_MINUTES, crd_run_lines
 from ..engine import use_gpu
 from ..io import write_json, write_text
 from ..paths import REPO_ROOT
@@ -110,11 +110,10 @@ def report_format() -> str:
     """The report's layout, every value a placeholder in angle brackets (the Performance page shows it
     until a GPU has run the check)."""
     part = {"ok": True, "status": 0, "seconds": "<s>"}
-    crd = {"pair": "resnet32x4 → resnet8x4", "epochs": 240, "train_images": 50_000, "batch_size": 64,
+    crd = {"pair": " → ".join(PAIR), "epochs": 240, "train_images": 50_000, "batch_size": 64,
            "steps_per_epoch": 781, "steps_timed": 781,
-           "rows": [{"what": w, "seconds_per_epoch": 0.0, "run_minutes": 0.0, "target_minutes": t}
-                    for w, t in (("live teacher", 5.0), ("recording the logits (per epoch of the run)", None),
-                                 ("from recorded logits", 3.0))]}
+           "rows": [{"what": w, "seconds_per_epoch": 0.0, "run_minutes": 0.0, "target_minutes": TARGET_MINUTES.get(w)}
+                    for w in (LIVE, RECORDING, STORED)]}
     report = {"machine": {"summary": "<GPU>, <cores>"}, "torch": "<version>", "cuda": "<version>",
               "commit": "<commit>", "dirty": False, "gpu": True,
               "parts": {name: part for name in ("gpu tests", "chapter <name> (one row per chapter)",

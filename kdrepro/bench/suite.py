@@ -32,7 +32,6 @@ from pathlib import Path
 
 import torch
 
-from ..data import Augment
 from ..engine import Split, TrainConfig, Trainer, process_device, use_gpu
 from ..engine.accel import auto_precision
 from ..engine.speed import SPEED_SWITCHES
@@ -46,11 +45,9 @@ from .crd_run import CrdRunSize, measure_crd_run
 from .data_path import DataPathSize, measure_data_path
 from .figure import plot_bench
 from .reference import reference_kd_steps
+from .synthetic import AUGMENT, NUM_CLASSES, synthetic_split
 from .timing import StepClock
 
-CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)  # CIFAR-100's, as the CRD code
-AUGMENT = Augment(crop_padding=4, flip=True)  # the CRD recipe's crop and flip
-NUM_CLASSES = 100
 NOT_BUILT: tuple[str, ...] = ()  # speed features kdrepro lacks, named on the Performance page
 
 
@@ -182,13 +179,6 @@ class Row:
 
 def default_size() -> str:
     return "gpu" if use_gpu() else "cpu"
-
-
-def synthetic_split(n: int, seed: int = 0) -> Split:
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
-    labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
-    return Split(images, labels, CIFAR_MEAN, CIFAR_STD)
 
 
 def _models(pair: tuple[str, str]):
