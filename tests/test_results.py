@@ -63,3 +63,17 @@ def test_the_machine_counts_the_gpus_the_run_uses_not_every_visible_one(monkeypa
     assert machine()["gpus"] == 4
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     assert machine()["gpu"] is None and machine()["gpus"] == 0
+
+
+def test_training_time_counts_a_shared_pass_once(tmp_path):
+    """Students trained in one pass each carry the pass's epoch times; the chapter pays for them once."""
+    from kdrepro.training.shared_pairs import member_history
+
+    history = [{"epoch": e, "lr": 0.1, "time_s": 100.0, "train_kd/kd": 1.0, "at/train_at/at": 2.0} for e in (1, 2)]
+    for method, first in (("kd", True), ("at", False)):
+        for seed in (0, 1):  # two seeds: two passes, each counted once
+            rows = member_history(history, method, first, shared_pass=f"pairs/x/shared_kd+at/seed{seed}/train")
+            write_json(tmp_path / method / f"seed{seed}" / "history.json", rows)
+    write_json(tmp_path / "teacher" / "history.json", [{"epoch": 1, "time_s": 30.0}])
+    record = RunRecord("at", "smoke", "cifar10", tmp_path, {})
+    assert record.training_time() == 30.0 + 2 * 200.0

@@ -12,6 +12,7 @@ from ..engine.accel import auto_precision, use_gpu
 from ..engine.rehearsal import rehearsing
 from ..io import write_json
 from ..provenance import git_commit, machine
+from ..training.shared_pairs import SHARED_PASS
 from .registry import check_scale, get
 
 SCHEMA = 1
@@ -38,13 +39,19 @@ class RunRecord:
 
         Read from each run's ``history.json``, so epochs finished before an interruption (and
         skipped when the chapter resumed) still count; shared runs added with :meth:`add_runs` too.
+        Students trained together in one pass (:mod:`kdrepro.training.shared_pairs`) each carry the
+        pass's epoch times: an epoch of a pass is counted once, not once per student.
         """
-        total = 0.0
+        total, passes = 0.0, {}
         found = set(self.out_dir.rglob("history.json"))
         found |= {p / "history.json" for p in self.shared_runs if (p / "history.json").is_file()}
         for path in sorted(found):
-            total += sum(float(r.get("time_s", 0.0)) for r in json.loads(path.read_text()))
-        return round(total, 1)
+            for row in json.loads(path.read_text()):
+                if SHARED_PASS in row:
+                    passes[(row[SHARED_PASS], row.get("epoch"))] = float(row.get("time_s", 0.0))
+                else:
+                    total += float(row.get("time_s", 0.0))
+        return round(total + sum(passes.values()), 1)
 
     def write(self, metrics: dict, checks: list[Check]) -> Path:
         commit, dirty = git_commit()

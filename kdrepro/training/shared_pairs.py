@@ -7,7 +7,8 @@ initial weights as alone; their losses summed, so each student gets exactly its 
 then writes each one's finished run into the folder it would have trained in alone. The next
 :func:`~kdrepro.training.pairs.train_pair` of that method finds it finished and reuses it, so the
 chapters, the book and a later single-method run see one kind of run whichever way it was trained.
-Only the epoch times (``time_s``, the shared pass's) tell them apart.
+Only the epoch times (``time_s``, the shared pass's) and the ``shared_pass`` that names the pass tell
+them apart: a chapter summing its training time counts each pass once, not once per member.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from ..engine.trainer import CHECKPOINT, HISTORY
 from ..io import write_json
 from ..methods import SharedTeacher
 from ..models import create_model
+from ..paths import runs_root
 from ..recipes.cifar import CifarRecipe
 from ..recipes.cifar import recipe as cifar_recipe
 from .pairs import LABELS, ONE_STAGE, one_stage_distiller, one_stage_probes, probe_batch, run_dir
 from .teachers import Teacher, load_splits
 
 SAME_FOR_ALL = ("epoch", "lr", "time_s", "processes")  # history keys every member shares
+SHARED_PASS = "shared_pass"  # history key: the pass a member trained in (its folder, relative to the runs root)
 
 
 def train_sharing_teacher(methods, student_name: str, teacher: Teacher, dataset: str, scale: str, seed: int = 0,
@@ -66,21 +69,25 @@ def train_sharing_teacher(methods, student_name: str, teacher: Teacher, dataset:
             state = {"epoch": len(history) - 1, "config": trainer.config.to_dict(), "fingerprint": fingerprints[method],
                      "context": trainer.context, "model": member.state_dict(), "best": None, "stopped": False,
                      "optimizer": member_optimizer_state(shared, member, optimizer, trainer.config),
-                     "history": member_history(history, method, first=i == 0)}
+                     "history": member_history(history, method, first=i == 0,
+                                               shared_pass=folder.relative_to(runs_root()).as_posix())}
             save_checkpoint(own_folder(method) / CHECKPOINT, state)
             write_json(own_folder(method) / HISTORY, state["history"])
     wait_for_everyone()
     return todo
 
 
-def member_history(history: list[dict], method: str, first: bool) -> list[dict]:
+def member_history(history: list[dict], method: str, first: bool, shared_pass: str = "") -> list[dict]:
     """One member's history as its run alone records it: its own losses (and their sum), its
-    training and test accuracy; the epoch, learning rate and time are the shared pass's."""
+    training and test accuracy; the epoch, learning rate and time are the shared pass's, which
+    each row names (``shared_pass``) so that the pass's time is counted once for all members."""
     prefix = "" if first else f"{method}/"  # the first member is the engine's ``student``: unprefixed
     own_losses = f"train_{method}/"
     out = []
     for record in history:
         row = {k: record[k] for k in SAME_FOR_ALL if k in record}
+        if shared_pass:
+            row[SHARED_PASS] = shared_pass
         losses = {f"train_{k[len(own_losses):]}": v for k, v in record.items() if k.startswith(own_losses)}
         row.update(losses)
         row["train_loss"] = sum(losses.values())
@@ -109,4 +116,4 @@ def member_optimizer_state(shared: nn.Module, member: nn.Module, saved: dict, c:
     return state
 
 
-__all__ = ["train_sharing_teacher", "member_history"]
+__all__ = ["train_sharing_teacher", "member_history", "SHARED_PASS"]
