@@ -77,7 +77,6 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.accelerator = make_accelerator(config.mixed_precision)
         self.switches = speed_switches()
-        self._compile_mode: str | None = None  # torch.compile's mode of the training step, set by fit()
         self.state = TrainState()
         self._stores: list[TeacherStore] = []  # the distiller's stored teachers (read by step)
 
@@ -191,8 +190,8 @@ class Trainer:
             wrapped[name], optimizers[name] = acc.prepare(modules[name], optimizers[name])
         if checkpoint is not None:  # after prepare, which would move Adam's step counters onto the GPU
             _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
-        self._compile_mode = compile_mode(self.switches, acc.device)
-        wrapped = compile_step(wrapped, self._compile_mode)
+        step_mode = compile_mode(self.switches, acc.device)  # torch.compile's mode of the step (None: eager)
+        wrapped = compile_step(wrapped, step_mode)
         loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
         if steps == 0:
@@ -226,7 +225,7 @@ class Trainer:
             resumed = within["step"] if within is not None and epoch == start_epoch else 0
             carried = within["processes"][rank] if resumed else None
             sums = self._train_epoch(wrapped, distiller, optimizers, loader, steps, epoch, mix, resumed, carried,
-                                     save_within if self.run_dir is not None else None)
+                                     save_within if self.run_dir is not None else None, step_mode)
             self._sync_buffers(distiller)
             group = next(iter(optimizers.values())).param_groups[0]
             lr = group["lr"] / group.get("lr_scale", 1.0)  # the base lr, whatever the group's layer scale
@@ -273,9 +272,10 @@ class Trainer:
 
     def _train_epoch(self, wrapped: dict, distiller: Distiller, optimizers: dict, loader, steps: int,
                      epoch: int, mix: BatchMix | None = None, first: int = 0, carried: dict | None = None,
-                     save_within: Callable[[int, dict], None] | None = None) -> dict:
+                     save_within: Callable[[int, dict], None] | None = None, step_mode: str | None = None) -> dict:
         """One epoch's steps from step ``first`` (with the sums and generators ``carried`` from a
-        checkpoint inside it); every ``checkpoint_every`` steps, ``save_within`` checkpoints."""
+        checkpoint inside it); every ``checkpoint_every`` steps, ``save_within`` checkpoints;
+        ``step_mode``: the compiled step's mode (CUDA graphs mark where each step begins)."""
         c, acc = self.config, self.accelerator
         totals: dict[str, Tensor] = {}
         correct = torch.zeros((), device=acc.device)
@@ -290,7 +290,7 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{c.epochs}", leave=False)
         for step in range(first, steps):
-            begin_step(self._compile_mode)
+            begin_step(step_mode)
             batch = next(batches)
             if mix is not None:
                 batch = mix(batch)
