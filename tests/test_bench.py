@@ -86,6 +86,8 @@ def test_targets_are_reported_met_or_missed_in_words():
     assert "not measured" in lines[2]  # a run without the variant with every switch on
     assert "**3.00×** (target ≥ 3×) — **met**" in lines[3]  # the students sharing a teacher
     assert "not measured" in target_lines({**_results(size="gpu"), "ratios": []})[0]
+    shared = target_lines(_results(stored_ratio=2.33, shared_ratio=1.79))[3]  # sharing bounded by no teacher at all
+    assert "**1.79×** (target ≥ 3×) — **missed**" in shared and "2.33× here" in shared and "out of reach" in shared
 
 
 def test_publishing_a_bench_puts_it_on_the_performance_page(tmp_path):

@@ -66,8 +66,20 @@ def target_lines(results: dict) -> list[str]:
             continue
         for r in found:
             verdict = "met" if r["ratio"] >= minimum else "missed"
-            lines.append(f"- {text}: {r['pair']} **{r['ratio']:.2f}×** (target ≥ {minimum:g}×) — **{verdict}**")
+            lines.append(f"- {text}: {r['pair']} **{r['ratio']:.2f}×** (target ≥ {minimum:g}×) — **{verdict}**"
+                         + (sharing_ceiling(results, r["pair"], minimum) if numerator == SHARED else ""))
     return lines
+
+
+def sharing_ceiling(results: dict, pair: str, minimum: float) -> str:
+    """However many students share it, the teacher's forward is at best paid for by none of them: the
+    step from stored logits (stored ÷ live, measured in the same run) bounds what sharing can gain."""
+    stored = [r["ratio"] for r in results.get("ratios", []) if r["numerator"] == STORED and r["pair"] == pair]
+    if not stored:
+        return ""
+    reach = "out of reach" if stored[0] < minimum else "within reach"
+    return (f"; no number of students sharing can beat the step with no teacher forward at all, "
+            f"{stored[0]:.2f}× here (stored logits ÷ live), so the target is {reach} for this pair by sharing alone")
 
 
 def figure_path(size: str) -> str:
