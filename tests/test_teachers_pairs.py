@@ -141,7 +141,7 @@ def test_a_one_seed_claim_within_the_test_sets_sampling_noise_is_inconclusive():
 def test_methods_sharing_the_teachers_forward_train_exactly_the_runs_they_train_alone(fake_cifar, monkeypatch,
                                                                                       tmp_path):
     from kdrepro.chapters.cifar import run_methods, setup
-    from kdrepro.training.shared_pairs import train_sharing_teacher
+    from kdrepro.training.shared_pairs import SHARED_PASS, train_sharing_teacher
 
     teacher = teachers.get_teacher("resnet14", "cifar10", "smoke", verbose=False)
     methods = ["student", "kd", "fitnet", "at", "ctkd_instance"]
@@ -158,7 +158,11 @@ def test_methods_sharing_the_teachers_forward_train_exactly_the_runs_they_train_
         a, b = shared[key], alone[key]
         for (name, x), (_, y) in zip(a.student.state_dict().items(), b.student.state_dict().items()):
             assert torch.equal(x, y), (key, name)  # bit for bit: each student got exactly its own gradient
-        drop = lambda h: [{k: v for k, v in r.items() if k != "time_s"} for r in h]  # noqa: E731
+        # only the epoch times and the pass a shared member names differ
+        drop = lambda h: [{k: v for k, v in r.items() if k not in ("time_s", SHARED_PASS)} for r in h]  # noqa: E731
         assert drop(a.history) == drop(b.history), key
-    assert "probe_temperature_std" in shared[("ctkd_instance", 0)].history[-1]  # CTKD's probes, as alone    # a second call finds every member trained (in its own folder) and trains nothing
+        assert all((SHARED_PASS in r) == (key[0] != "student") for r in a.history), key
+        assert not any(SHARED_PASS in r for r in b.history), key
+    assert "probe_temperature_std" in shared[("ctkd_instance", 0)].history[-1]  # CTKD's probes, as alone
+    # a second call finds every member trained (in its own folder) and trains nothing
     assert train_sharing_teacher(["kd", "fitnet", "at", "ctkd_instance"], "resnet8", ps_alone.teacher, "cifar10", "smoke") == []
