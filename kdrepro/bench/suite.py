@@ -126,9 +126,10 @@ GPU_ONLY = {GRAPHS: (Variant("kdrepro", "live", True, switches=("cuda_graphs",))
 
 
 def comparisons(precision: str, compile: bool = True, cuda: bool = False) -> tuple[dict[str, Variant], tuple]:
-    """The variants and ratios when kdrepro's default runs in ``precision``. In float32 (every CPU)
-    they are :data:`VARIANTS` and :data:`RATIOS`; in bf16 (a GPU that has it) the reference also runs
-    in bf16, so that one ratio compares like for like and the other shows what kdrepro's default gains.
+    """The variants and ratios when kdrepro's default runs in ``precision``. In float32 (CPUs without
+    native bf16) they are :data:`VARIANTS` and :data:`RATIOS`; in bf16 (a GPU, or a CPU with AVX-512
+    BF16 or AMX) the reference also runs in bf16, so that one ratio compares like for like and the
+    other shows what kdrepro's default gains.
     Without ``compile`` the torch.compile variants are left out; with ``cuda`` (and ``compile``), the
     CUDA-graph variant of :data:`GPU_ONLY` is added."""
     variants, ratios = dict(VARIANTS), RATIOS
