@@ -240,3 +240,14 @@ def test_the_performance_page_shows_the_gpu_checks_report_layout_and_whether_a_g
     assert "## The GPU check" in page and layout.rstrip() in page and "No GPU has run it yet" in page
     publish_benchmark(_results(size="gpu"), tmp_path / "book")
     assert "A GPU's benchmark is published above." in performance_text(tmp_path / "book")
+
+
+def test_the_compiled_variants_are_left_out_where_the_engine_refuses_them():
+    from kdrepro.bench.suite import FASTEST, SIZES, compile_here
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compile_here(SIZES["cpu"], cpu, "no") == (True, [])
+    assert compile_here(SIZES["gpu"], cuda, "bf16") == (True, [])
+    assert compile_here(SIZES["quick"], cpu, "bf16") == (False, [])  # quick never compiles
+    compiled, skipped = compile_here(SIZES["cpu"], cpu, "bf16")
+    assert not compiled and FASTEST in skipped[0] and "refused under bf16" in skipped[0]

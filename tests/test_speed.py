@@ -21,6 +21,29 @@ def test_each_switch_picks_its_compile_mode_and_cuda_graphs_only_on_a_gpu():
         compile_mode({"cuda_graphs": True}, CPU)
 
 
+def test_compiling_under_bf16_autocast_on_a_cpu_is_refused_before_it_trains(tmp_path, monkeypatch):
+    # torch 2.14's inductor gave NaN gradients for the compiled bf16 KD step of resnet32x4 → resnet8x4
+    assert compile_mode({"compile": True}, CPU, "no") == "default"
+    assert compile_mode({"compile": True}, CUDA, "bf16") == "default"
+    assert compile_mode({}, CPU, "bf16") is None
+    with pytest.raises(ConfigError, match="--compile .* bf16 autocast on a CPU .* --precision fp32"):
+        compile_mode({"compile": True}, CPU, "bf16")
+    from accelerate.state import AcceleratorState
+
+    monkeypatch.setenv("KDREPRO_COMPILE", "1")
+    monkeypatch.setenv("KDREPRO_PRECISION", "bf16")  # the suite forces fp32
+    model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+    images = torch.randint(0, 255, (32, 1, 8, 8), dtype=torch.uint8)
+    AcceleratorState._reset_state(True)  # one precision per process otherwise
+    try:
+        with pytest.raises(ConfigError, match="--precision fp32"):
+            Trainer(TrainConfig(epochs=1, batch_size=16), tmp_path, verbose=False).fit(
+                CrossEntropy(model), Split(images, torch.arange(32) % 4, (0.5,), (0.25,)))
+    finally:
+        AcceleratorState._reset_state(True)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
 def test_the_switches_are_read_from_the_environment(monkeypatch):
     for env in speed.SPEED_SWITCHES.values():
         monkeypatch.delenv(env, raising=False)

@@ -224,6 +224,15 @@ def measure(variant: Variant, pair: tuple[str, str], split: Split, size: BenchSi
     return variant.students * kdrepro_steps(SharedTeacher(teacher, members), split, size, variant.augment)
 
 
+def compile_here(size: BenchSize, device: torch.device, precision: str) -> tuple[bool, list[str]]:
+    """Whether the torch.compile variants run, and why not where the engine refuses them (under bf16
+    autocast on a CPU: :func:`kdrepro.engine.speed.compile_mode`)."""
+    if size.compile and device.type == "cpu" and precision == "bf16":
+        return False, [f"{COMPILED} and {FASTEST} (--compile is refused under bf16 autocast on a CPU: "
+                       "NaN gradients with this torch)"]
+    return size.compile, []
+
+
 def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=print) -> dict:
     """Run every comparison of ``size_name`` (default: "gpu" on a GPU, else "cpu"); return the
     results (also written to ``out_dir/results.json`` when given)."""
@@ -232,7 +241,8 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
         raise ConfigError(f"unknown bench size {size_name!r}; valid: {', '.join(SIZES)}")
     size = SIZES[size_name]
     device, precision = process_device(), auto_precision(use_gpu())  # as the Trainer picks them
-    variants, ratios = comparisons(precision, size.compile, cuda=device.type == "cuda")
+    compiled, compile_skipped = compile_here(size, device, precision)
+    variants, ratios = comparisons(precision, compiled, cuda=device.type == "cuda")
     split = synthetic_split(size.batch_size * (size.warmup + size.steps) * 2)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -262,7 +272,8 @@ def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=pri
         "data_path": data_path,
         "crd_run": crd_run,
         "not_built": list(NOT_BUILT),
-        "not_here": [] if device.type == "cuda" else [f"{name} (a CUDA GPU only)" for name in GPU_ONLY],
+        "not_here": ([] if device.type == "cuda" else [f"{name} (a CUDA GPU only)" for name in GPU_ONLY])
+        + compile_skipped,
     }
     if out_dir is not None:
         write_json(Path(out_dir) / "results.json", results)

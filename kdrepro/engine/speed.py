@@ -20,19 +20,29 @@ SPEED_SWITCHES = {"channels_last": "KDREPRO_CHANNELS_LAST", "compile": "KDREPRO_
                   "cuda_graphs": "KDREPRO_CUDA_GRAPHS"}
 
 
+COMPILE_BF16_CPU = ("--compile (KDREPRO_COMPILE) under bf16 autocast on a CPU gives NaN gradients with this torch: "
+                    "add --precision fp32 (KDREPRO_PRECISION=fp32) to compile, or leave --compile off")
+
+
 def speed_switches() -> dict[str, bool]:
     """Which switches this process has on (``KDREPRO_CHANNELS_LAST=1`` and so on)."""
     return {name: os.environ.get(env, "").lower() in ("1", "true", "yes") for name, env in SPEED_SWITCHES.items()}
 
 
-def compile_mode(switches: dict[str, bool], device: torch.device) -> str | None:
+def compile_mode(switches: dict[str, bool], device: torch.device, precision: str = "no") -> str | None:
     """The ``torch.compile`` mode of the training step: None (eager), ``"default"`` (``--compile``) or
-    ``"reduce-overhead"`` (``--cuda-graphs``, CUDA only: a one-line refusal elsewhere)."""
+    ``"reduce-overhead"`` (``--cuda-graphs``, CUDA only: a one-line refusal elsewhere).
+
+    ``--compile`` under bf16 autocast on a CPU is refused: with torch 2.14's inductor, the compiled
+    KD step of resnet32x4 → resnet8x4 gave NaN gradients from its first step where the eager step
+    did not (found on an AMX CPU, 2026-12-02). Compile in float32 there (``--precision fp32``)."""
     if switches.get("cuda_graphs"):
         if device.type != "cuda":
             raise ConfigError(f"--cuda-graphs (KDREPRO_CUDA_GRAPHS) needs a CUDA GPU and this run is on "
                               f"{device.type}: leave it off here (--compile works on every device)")
         return "reduce-overhead"
+    if switches.get("compile") and device.type == "cpu" and precision == "bf16":
+        raise ConfigError(COMPILE_BF16_CPU)
     return "default" if switches.get("compile") else None
 
 
@@ -51,4 +61,4 @@ def begin_step(mode: str | None) -> None:
         torch.compiler.cudagraph_mark_step_begin()
 
 
-__all__ = ["SPEED_SWITCHES", "speed_switches", "compile_mode", "compile_step", "begin_step"]
+__all__ = ["SPEED_SWITCHES", "COMPILE_BF16_CPU", "speed_switches", "compile_mode", "compile_step", "begin_step"]

@@ -190,7 +190,8 @@ class Trainer:
             wrapped[name], optimizers[name] = acc.prepare(modules[name], optimizers[name])
         if checkpoint is not None:  # after prepare, which would move Adam's step counters onto the GPU
             _load_optimizers(optimizers, checkpoint["optimizer"], parts is None)
-        step_mode = compile_mode(self.switches, acc.device)  # torch.compile's mode of the step (None: eager)
+        # torch.compile's mode of the step (None: eager)
+        step_mode = compile_mode(self.switches, acc.device, str(acc.mixed_precision))
         wrapped = compile_step(wrapped, step_mode)
         loader = train_loader(c, train, augment, acc.device, rank, world)
         steps = len(loader) if c.max_steps_per_epoch is None else min(len(loader), c.max_steps_per_epoch)
