@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdrepro.bench import SIZES, run_bench, table_text
-from kdrepro.bench.suite import RATIOS, VARIANTS, synthetic_split
+from kdrepro.bench.suite import CHANNELS_LAST, FASTEST, RATIOS, VARIANTS, synthetic_split
 from kdrepro.bench.timing import StepClock
 from kdrepro.book.performance import performance_text, publish_benchmark, target_lines
 from kdrepro.book.toc import toc_text
@@ -84,6 +84,13 @@ def test_targets_are_reported_met_or_missed_in_words():
     assert "**1.30×** (target ≥ 1×) — **met**" in lines[0]
     assert "**2.10×** (target ≥ 2.5×) — **missed**" in lines[1]
     assert "not measured" in lines[2]  # a run without the variant with every switch on
+    bf16 = {**_results(), "ratios": [{"pair": "resnet32x4 → resnet8x4", "ratio": 1.06, "numerator": "kdrepro",
+                                      "denominator": "reference-style, in kdrepro's precision", "what": "like for like"}]}
+    assert target_lines(bf16)[0].endswith("**met** (against the reference-style, in kdrepro's precision)")
+    refused = {**_results(), "not_here": [f"{FASTEST} (--compile is refused under bf16 autocast on a CPU)"]}
+    refused["rows"] = [{**r, "images_per_s": 180.0 if r["variant"] == CHANNELS_LAST else 100.0} for r in refused["rows"]]
+    fastest = target_lines(refused)[2]  # compile refused here: every switch allowed is channels-last
+    assert "**1.80×** (target ≥ 1.6×) — **met**" in fastest and "channels-last, the only switch allowed" in fastest
     assert "**3.00×** (target ≥ 3×) — **met**" in lines[3]  # the students sharing a teacher
     assert "not measured" in target_lines({**_results(size="gpu"), "ratios": []})[0]
     shared = target_lines(_results(stored_ratio=2.33, shared_ratio=1.79))[3]  # sharing bounded by no teacher at all
