@@ -250,7 +250,7 @@ def test_the_performance_page_shows_the_gpu_checks_report_layout_and_whether_a_g
 
 
 def test_the_compiled_variants_are_left_out_where_the_engine_refuses_them():
-    from kdrepro.bench.suite import FASTEST, SIZES, compile_here
+    from kdrepro.bench.suite import compile_here
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert compile_here(SIZES["cpu"], cpu, "no") == (True, [])

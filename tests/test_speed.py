@@ -23,13 +23,13 @@ def test_each_switch_picks_its_compile_mode_and_cuda_graphs_only_on_a_gpu():
 
 def test_compiling_under_bf16_autocast_on_a_cpu_is_refused_before_it_trains(tmp_path, monkeypatch):
     # torch 2.14's inductor gave NaN gradients for the compiled bf16 KD step of resnet32x4 → resnet8x4
+    from accelerate.state import AcceleratorState
+
     assert compile_mode({"compile": True}, CPU, "no") == "default"
     assert compile_mode({"compile": True}, CUDA, "bf16") == "default"
     assert compile_mode({}, CPU, "bf16") is None
     with pytest.raises(ConfigError, match="--compile .* bf16 autocast on a CPU .* --precision fp32"):
         compile_mode({"compile": True}, CPU, "bf16")
-    from accelerate.state import AcceleratorState
-
     monkeypatch.setenv("KDREPRO_COMPILE", "1")
     monkeypatch.setenv("KDREPRO_PRECISION", "bf16")  # the suite forces fp32
     model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)

@@ -34,7 +34,7 @@ import torch
 
 from ..engine import Split, TrainConfig, Trainer, process_device, use_gpu
 from ..engine.accel import auto_precision
-from ..engine.speed import SPEED_SWITCHES
+from ..engine.speed import SPEED_SWITCHES, compile_refused
 from ..stores import record_teacher_logits
 from ..errors import ConfigError
 from ..io import write_json
@@ -227,7 +227,7 @@ def measure(variant: Variant, pair: tuple[str, str], split: Split, size: BenchSi
 def compile_here(size: BenchSize, device: torch.device, precision: str) -> tuple[bool, list[str]]:
     """Whether the torch.compile variants run, and why not where the engine refuses them (under bf16
     autocast on a CPU: :func:`kdrepro.engine.speed.compile_mode`)."""
-    if size.compile and device.type == "cpu" and precision == "bf16":
+    if size.compile and compile_refused(device, precision):
         return False, [f"{COMPILED} and {FASTEST} (--compile is refused under bf16 autocast on a CPU: "
                        "NaN gradients with this torch)"]
     return size.compile, []

@@ -29,6 +29,11 @@ def speed_switches() -> dict[str, bool]:
     return {name: os.environ.get(env, "").lower() in ("1", "true", "yes") for name, env in SPEED_SWITCHES.items()}
 
 
+def compile_refused(device: torch.device, precision: str) -> bool:
+    """Whether ``--compile`` is refused for a run on ``device`` in ``precision`` (bf16 on a CPU)."""
+    return device.type == "cpu" and precision == "bf16"
+
+
 def compile_mode(switches: dict[str, bool], device: torch.device, precision: str = "no") -> str | None:
     """The ``torch.compile`` mode of the training step: None (eager), ``"default"`` (``--compile``) or
     ``"reduce-overhead"`` (``--cuda-graphs``, CUDA only: a one-line refusal elsewhere).
@@ -41,7 +46,7 @@ def compile_mode(switches: dict[str, bool], device: torch.device, precision: str
             raise ConfigError(f"--cuda-graphs (KDREPRO_CUDA_GRAPHS) needs a CUDA GPU and this run is on "
                               f"{device.type}: leave it off here (--compile works on every device)")
         return "reduce-overhead"
-    if switches.get("compile") and device.type == "cpu" and precision == "bf16":
+    if switches.get("compile") and compile_refused(device, precision):
         raise ConfigError(COMPILE_BF16_CPU)
     return "default" if switches.get("compile") else None
 
@@ -61,4 +66,4 @@ def begin_step(mode: str | None) -> None:
         torch.compiler.cudagraph_mark_step_begin()
 
 
-__all__ = ["SPEED_SWITCHES", "COMPILE_BF16_CPU", "speed_switches", "compile_mode", "compile_step", "begin_step"]
+__all__ = ["SPEED_SWITCHES", "COMPILE_BF16_CPU", "speed_switches", "compile_refused", "compile_mode", "compile_step", "begin_step"]
