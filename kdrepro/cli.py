@@ -246,6 +246,25 @@ def _cmd_dml_train(args) -> None:
              f"alone {', '.join(f'{a:.2f}' for a in alone)}% ({ds.dataset})")
 
 
+def _cmd_hinton_train(args) -> None:
+    from .chapters import hinton as hc
+    from .chapters.runner import run_dir
+
+    hs = hc.setup(args.scale, args.out or run_dir("hinton", args.scale))
+    seeds = args.seeds if args.seeds is not None else list(range(hs.recipe.seeds))
+    for line in hc.train_parts(hs, tuple(args.parts), seeds):
+        _say(line)
+
+
+def _cmd_fitnets_mnist_train(args) -> None:
+    from .chapters import fitnets_mnist as fm
+    from .chapters.runner import run_dir
+
+    ms = fm.setup(args.scale, args.out or run_dir("fitnets_mnist", args.scale), args.seed)
+    for line in fm.train_parts(ms, tuple(args.parts)):
+        _say(line)
+
+
 def _imagenet_options(command: argparse.ArgumentParser, teacher: str | None = None) -> None:
     """The options of a command that trains on streamed ImageNet: the teacher's file (when it has a
     pretrained teacher), the decoding workers, the seeds (when it trains several)."""
@@ -374,6 +393,29 @@ def parser() -> argparse.ArgumentParser:
     dt.add_argument("--simultaneous", action="store_true", help="update every network from the same predictions "
                     "instead of the paper's Algorithm 1")
     dt.set_defaults(func=_cmd_dml_train)
+
+    spread = ("(or resume) into the folders `kdrepro run` uses, so that several processes share one long "
+              "run: each trains what it is given, waits for a run another one trains, and the chapter reuses them")
+    hinton = sub.add_parser("hinton", help="train the Hinton chapter's runs in this process").add_subparsers(
+        dest="action", required=True)
+    ht = hinton.add_parser("train", help=f"train the given parts and seeds {spread}")
+    ht.add_argument("--scale", default="full", help="full (default), medium or smoke")
+    ht.add_argument("--parts", nargs="+", default=["headline"],
+                    help="headline (teacher, student, distilled; default), sweeps (the temperature sweeps), "
+                         "restricted (no 3s; only 7s and 8s): the chapter uses the last two at seed 0")
+    ht.add_argument("--seeds", nargs="+", type=int, default=None, help="default: every seed of the recipe")
+    ht.add_argument("--out", type=Path, default=None, help="default: runs/hinton/SCALE, the chapter's")
+    ht.set_defaults(func=_cmd_hinton_train)
+
+    fitnets_mnist = sub.add_parser("fitnets-mnist", help="train the nets of FitNets' Table 4 (MNIST) in this "
+                                   "process").add_subparsers(dest="action", required=True)
+    ft = fitnets_mnist.add_parser("train", help=f"train the given nets {spread}")
+    ft.add_argument("--scale", default="full", help="full (default), medium or smoke")
+    ft.add_argument("--parts", nargs="+", default=["teacher", "backprop", "kd", "hints"],
+                    help="teacher, backprop, kd, hints (default: all; kd and hints train or await the teacher)")
+    ft.add_argument("--seed", type=int, default=0, help="the chapter's seed (default 0)")
+    ft.add_argument("--out", type=Path, default=None, help="default: runs/fitnets_mnist/SCALE, the chapter's")
+    ft.set_defaults(func=_cmd_fitnets_mnist_train)
 
     pub = sub.add_parser("publish", help="copy an executed run into book/ as the page the book shows")
     pub.add_argument("chapter")

@@ -108,3 +108,24 @@ def test_table_4_is_in_the_registry_and_a_smoke_run_is_never_comparable(tmp_path
     checks = fm.checks(ms)
     assert all(c.verdict == NOT_COMPARABLE for c in checks)
     assert fm.metrics(ms)["hints_test_errors"] == 5
+
+
+def test_the_train_command_trains_table_4s_nets_and_the_chapter_reuses_them(tmp_path, monkeypatch, capsys):
+    from kdrepro.chapters import fitnets_mnist as fm
+    from kdrepro.chapters.runner import run_dir
+    from kdrepro.cli import main
+
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
+    assert main(["fitnets-mnist", "train", "--scale", "smoke", "--parts", "kd", "hint"]) == 2
+    assert "unknown part(s) hint of FitNets on MNIST; valid: teacher, backprop, kd, hints" in capsys.readouterr().err
+    assert main(["fitnets-mnist", "train", "--scale", "smoke", "--parts", "kd"]) == 0  # the teacher first: KD needs it
+    said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("epoch")]
+    assert [line.split(":")[0] for line in said] == [fm.ROWS["teacher"], fm.ROWS["kd"]]
+    folder = run_dir("fitnets_mnist", "smoke")
+    trained = {p: p.stat().st_mtime_ns for p in folder.rglob("checkpoint.pt")}
+    assert sorted(p.parent.name for p in trained) == ["kd", "teacher"]
+    ms = fm.setup("smoke", folder)  # the chapter, as its notebook sets up
+    fm.train_teacher(ms)
+    fm.train_kd(ms)
+    assert said[1].startswith(f"{fm.ROWS['kd']}: {ms.error_rate('kd')} % test errors")
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("checkpoint.pt")} == trained  # reused, not retrained

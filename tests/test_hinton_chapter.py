@@ -73,3 +73,38 @@ def test_the_headline_is_trained_for_every_seed_and_a_run_trained_elsewhere_is_r
     table = seeds.table()
     assert list(table.index) == ["seed 4", "seed 5", "mean", "sd"] and list(table.columns) == list(hc.HEADLINE)
     assert table.loc["mean", "teacher"] == sum(seeds.of("teacher")) / 2
+
+
+def _checkpoints(folder) -> dict:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("checkpoint.pt")}
+
+
+def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuses_them(tmp_path, monkeypatch,
+                                                                                     capsys):
+    import pytest
+
+    from kdrepro.chapters import hinton as hc
+    from kdrepro.chapters.runner import run_dir
+    from kdrepro.cli import main
+    from kdrepro.paths import data_root
+
+    if not (data_root() / "mnist" / "meta.json").is_file():
+        pytest.skip("MNIST is not prepared (make test prepares it)")
+    monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
+    assert main(["hinton", "train", "--scale", "smoke", "--parts", "nosuch"]) == 2
+    assert "unknown part(s) nosuch of the Hinton chapter; valid: headline, sweeps, restricted" in capsys.readouterr().err
+    assert main(["hinton", "train", "--scale", "smoke", "--seeds", "1", "--parts", "headline", "sweeps",
+                 "restricted"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("epoch")]
+    assert len(said) == 3 and all(line.startswith("seed 1: ") for line in said)
+    trained = _checkpoints(tmp_path / "hinton" / "smoke" / "seed1")
+    assert len(trained) == 1 + 2 + 2 + 3 + 1 + 2  # teacher, headline students, wide T ≠ 20, narrow, hard, restricted
+    hs = hc.setup("smoke", run_dir("hinton", "smoke"))  # the chapter, as its notebook sets up
+    errors = hc.train_seed(hs, 1)
+    assert said[0] == "seed 1: " + ", ".join(f"{n} {errors[n]} test errors" for n in hc.HEADLINE)
+    seed1 = hc.reseeded(hs, 1)
+    hc.train_teacher(seed1)
+    sweeps = hc.temperature_sweeps(seed1)
+    assert sweeps.wide[hs.temperature] == errors["distilled"]  # the headline's distilled student, not trained twice
+    assert _checkpoints(tmp_path / "hinton" / "smoke" / "seed1") == trained  # every run reused, none retrained
+

@@ -17,6 +17,7 @@ from ..checks.verdict import sampling_noise
 from ..data import DatasetSpec
 from ..engine import Split, TrainConfig, Trainer, predict_logits, process_device, save_model
 from ..engine.rehearsal import rehearsal_train
+from ..errors import ConfigError
 from ..methods import CrossEntropy, StoredTeacher
 from ..methods.fitnets import AnnealedKD, HintPretraining
 from ..models import create_model
@@ -126,19 +127,54 @@ def hint_regressor(student: torch.nn.Module, teacher: torch.nn.Module) -> Maxout
     return MaxoutConv2d(cs, ct, pieces, 1 + hs - ht, max_kernel_norm=0.9, init_range=0.05)
 
 
-def train_students(ms: MnistSetup) -> pd.DataFrame:
-    """The FitNet three ways: hard labels alone, KD, and hints then KD (the paper's two stages)."""
-    r = ms.recipe
-    _fit(ms, "backprop", CrossEntropy(fitnet(ms)), r.student)
-    _fit(ms, "kd", annealed_kd(ms, fitnet(ms)), r.student)
+def train_backprop(ms: MnistSetup) -> list[dict]:
+    """The FitNet on hard labels alone (standard backprop): no teacher needed."""
+    return _fit(ms, "backprop", CrossEntropy(fitnet(ms)), ms.recipe.student)
+
+
+def train_kd(ms: MnistSetup) -> list[dict]:
+    """The FitNet by KD from the stored teacher, its soft weight annealed."""
+    return _fit(ms, "kd", annealed_kd(ms, fitnet(ms)), ms.recipe.student)
+
+
+def train_hints(ms: MnistSetup) -> list[dict]:
+    """Hint-based training, the paper's two stages: the guided layer and a regressor fit the
+    teacher's hint (stage 1), then the whole FitNet by annealed KD (stage 2)."""
     student = fitnet(ms)
     torch.manual_seed(ms.seed)  # the regressor's initial weights
     stage1 = HintPretraining(student, ms.teacher, image_shape=IMAGE, hint_layer=HINT_LAYER,
                              guided_layer=GUIDED_LAYER, weight=1.0, reduction="paper",
                              regressor=hint_regressor(student, ms.teacher))
-    _fit(ms, "hints_stage1", stage1, r.hints)
-    _fit(ms, "hints", annealed_kd(ms, student), r.student)
+    _fit(ms, "hints_stage1", stage1, ms.recipe.hints)
+    return _fit(ms, "hints", annealed_kd(ms, student), ms.recipe.student)
+
+
+def train_students(ms: MnistSetup) -> pd.DataFrame:
+    """The FitNet three ways: hard labels alone, KD, and hints then KD (the paper's two stages)."""
+    train_backprop(ms)
+    train_kd(ms)
+    train_hints(ms)
     return table(ms)
+
+
+PARTS = {"teacher": train_teacher, "backprop": train_backprop, "kd": train_kd, "hints": train_hints}
+
+
+def train_parts(ms: MnistSetup, parts: tuple[str, ...]) -> list[str]:
+    """Train Table 4's nets ``parts`` in this process, into the folders the notebook uses, so that
+    several processes can share the full run (``kdrepro fitnets-mnist train``): each trains what it
+    is given, waits for a run another one is training (the teacher, before KD and hints), and the
+    notebook then reuses every finished run. One line per net with its test error."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"unknown part(s) {', '.join(unknown)} of FitNets on MNIST; valid: {', '.join(PARTS)}")
+    lines = []
+    for part in PARTS:  # in the table's order: the teacher first, which KD and hints need
+        if part in parts or (part == "teacher" and {"kd", "hints"} & set(parts)):
+            PARTS[part](ms)
+            lines.append(f"{ROWS[part]}: {ms.error_rate(part)} % test errors (best validation epoch "
+                         f"{ms.hist[part][-1]['best_epoch']} of {len(ms.hist[part])})")
+    return lines
 
 
 def table(ms: MnistSetup) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from .. import data
 from ..checks import Check, check, check_claim, check_seeds
 from ..data import DatasetSpec
 from ..engine import Split, TrainConfig, Trainer, predict_logits, process_device, save_model
+from ..errors import ConfigError
 from ..evaluation.error_counts import best_bias_shift, class_bias, error_count, errors_per_class
 from ..methods import KD, CrossEntropy, StoredTeacher
 from ..models import create_model
@@ -203,8 +204,12 @@ def temperature_sweeps(hs: HintonSetup) -> Sweeps:
     def errors(hidden, T, cfg):
         return distil(hs, student(hs, hidden), T, f"sweep_{hidden[0]}_T{T:g}", cfg)[-1]["test_errors"]
 
-    wide = {T: hs.errors("distilled") if T == hs.temperature else errors((800, 800), T, hs.student_cfg)
-            for T in r.wide_temperatures}
+    def wide_errors(T):  # at the chapter's T, the headline's distilled student (reused once trained)
+        if T != hs.temperature:
+            return errors((800, 800), T, hs.student_cfg)
+        return distil(hs, student(hs), hs.temperature, f"distilled_T{T:g}")[-1]["test_errors"]
+
+    wide = {T: wide_errors(T) for T in r.wide_temperatures}
     narrow = {T: errors(narrow_hidden, T, narrow_cfg) for T in r.narrow_temperatures}
     narrow_hard = Trainer(narrow_cfg, hs.out / "narrow_hard_labels", verbose=False).fit(
         CrossEntropy(student(hs, narrow_hidden)), hs.train, hs.test)[-1]["test_errors"]
@@ -334,3 +339,35 @@ def metrics(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,
         "seeds": {str(seed): by_net for seed, by_net in hs.seeds.errors.items()} if hs.seeds else {},
         "train_size": hs.n_train, "epochs": {"teacher": hs.teacher_cfg.epochs, "student": hs.student_cfg.epochs},
     }
+
+
+PARTS = ("headline", "sweeps", "restricted")  # what `kdrepro hinton train --parts` can train
+
+
+def train_parts(hs: HintonSetup, parts: tuple[str, ...], seeds: list[int]) -> list[str]:
+    """Train the chapter's runs of ``parts`` for each of ``seeds`` in this process, into the folders
+    the notebook uses: ``headline`` (teacher, student, distilled), ``sweeps`` (the temperature sweeps)
+    and ``restricted`` (the transfer sets without 3s and of only 7s and 8s; the last two serve the
+    chapter at its own seed). Several processes can so share one long run: each trains what it is
+    given, waits for a run another one is training, and the notebook then reuses every finished run.
+    Returns one line per part and seed saying what it measured."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ConfigError(f"unknown part(s) {', '.join(unknown)} of the Hinton chapter; valid: {', '.join(PARTS)}")
+    lines = []
+    for seed in seeds:
+        run = hs if seed == hs.seed else reseeded(hs, seed)
+        train_teacher(run)  # every part needs it (reused when trained, awaited when another process trains it)
+        if "headline" in parts:
+            train_students(run)
+            lines.append(f"seed {seed}: " + ", ".join(f"{n} {run.errors(n)} test errors" for n in HEADLINE))
+        if "sweeps" in parts:
+            sw = temperature_sweeps(run)
+            lines.append(f"seed {seed}: test errors by T, 800-800 {sw.wide}, {run.recipe.narrow_width}-"
+                         f"{run.recipe.narrow_width} {sw.narrow} (hard labels {sw.narrow_hard})")
+        if "restricted" in parts:
+            no3, only78 = omit_class(run), only_classes(run)
+            lines.append(f"seed {seed}: no 3s {no3.errors()[0]} test errors ({no3.errors(no3.shift)[0]} after a "
+                         f"shift of {no3.shift:g}); only 7s and 8s {only78.error_rate()} % ({only78.error_rate(only78.shift)} "
+                         f"% after {only78.shift:g})")
+    return lines
