@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from kdrepro.bench import SIZES, run_bench, table_text
-from kdrepro.bench.suite import CHANNELS_LAST, FASTEST, RATIOS, VARIANTS, synthetic_split
+from kdrepro.bench.suite import CHANNELS_LAST, FASTEST, RATIOS, VARIANTS, compile_left_out, synthetic_split
 from kdrepro.bench.timing import StepClock
 from kdrepro.book.performance import performance_text, publish_benchmark, target_lines
 from kdrepro.book.toc import toc_text
@@ -87,7 +87,13 @@ def test_targets_are_reported_met_or_missed_in_words():
     bf16 = {**_results(), "ratios": [{"pair": "resnet32x4 → resnet8x4", "ratio": 1.06, "numerator": "kdrepro",
                                       "denominator": "reference-style, in kdrepro's precision", "what": "like for like"}]}
     assert target_lines(bf16)[0].endswith("**met** (against the reference-style, in kdrepro's precision)")
-    refused = {**_results(), "not_here": [f"{FASTEST} (--compile is refused under bf16 autocast on a CPU)"]}
+    compiling = {**_results(), "precision": {"kdrepro": "bf16", "reference": "no"},
+                 "machine": {"summary": "Test CPU, 2 cores, no GPU", "gpus": 0}}
+    compiling["settings"] = {**compiling["settings"], "compile": True}
+    assert not compile_left_out(_results())  # a size that does not compile
+    on_gpu = {**compiling, "machine": {"summary": "Test GPU", "gpus": 1}}
+    assert not compile_left_out(on_gpu) and compile_left_out(compiling)  # refused under bf16 on a CPU only
+    refused = compiling
     refused["rows"] = [{**r, "images_per_s": 180.0 if r["variant"] == CHANNELS_LAST else 100.0} for r in refused["rows"]]
     fastest = target_lines(refused)[2]  # compile refused here: every switch allowed is channels-last
     assert "**1.80×** (target ≥ 1.6×) — **met**" in fastest and "channels-last, the only switch allowed" in fastest

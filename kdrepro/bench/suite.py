@@ -233,6 +233,14 @@ def compile_here(size: BenchSize, device: torch.device, precision: str) -> tuple
     return size.compile, []
 
 
+def compile_left_out(results: dict) -> bool:
+    """Whether a bench run (its results) left its torch.compile variants out because the engine
+    refuses --compile where it ran (bf16 on a CPU): read from the run's own size, machine and precision."""
+    device = torch.device("cuda" if results.get("machine", {}).get("gpus") else "cpu")
+    precision = results.get("precision", {}).get("kdrepro", "no")
+    return bool(results.get("settings", {}).get("compile")) and compile_refused(device, precision)
+
+
 def run_bench(size_name: str | None = None, out_dir: Path | None = None, log=print) -> dict:
     """Run every comparison of ``size_name`` (default: "gpu" on a GPU, else "cpu"); return the
     results (also written to ``out_dir/results.json`` when given)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..bench.crd_run import crd_run_lines
 from ..bench.device_check import report_format
-from ..bench.suite import CHANNELS_LAST, FASTEST, KDREPRO, REFERENCE, SHARED, STORED
+from ..bench.suite import CHANNELS_LAST, FASTEST, KDREPRO, REFERENCE, SHARED, STORED, compile_left_out
 from ..io import write_text, write_text_if_changed
 from ..paths import book_root
 from .run_info import commit_markdown, machine_summary
@@ -71,14 +71,15 @@ def target_lines(results: dict) -> list[str]:
             lines.append(f"- {text}: {r['pair']} **{r['ratio']:.2f}×** (target ≥ {minimum:g}×) — **{verdict}**"
                          + (sharing_ceiling(results, r["pair"], minimum) if numerator == SHARED else "")
                          + r.get("note", "")
-                         + (f" (against the {r['denominator']})" if r.get("denominator", REFERENCE) != REFERENCE else ""))
+                         + (f" (against the {r['denominator']})"
+                            if r.get("denominator", REFERENCE) not in (REFERENCE, KDREPRO) else ""))
     return lines
 
 
 def fastest_allowed(results: dict) -> list[dict]:
     """Where the bench left torch.compile out (refused under bf16 autocast on a CPU), every switch
     allowed there is channels-last: its step ÷ the reference's, from the rows of the same run."""
-    if not any(FASTEST in n for n in results.get("not_here", [])):
+    if not compile_left_out(results):
         return []
     speed = {(r["pair"], r["variant"]): r["images_per_s"] for r in results.get("rows", [])}
     return [{"pair": p, "ratio": v / speed[(p, REFERENCE)],
