@@ -108,3 +108,12 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
     assert sweeps.wide[hs.temperature] == errors["distilled"]  # the headline's distilled student, not trained twice
     assert _checkpoints(tmp_path / "hinton" / "smoke" / "seed1") == trained  # every run reused, none retrained
 
+
+
+def test_the_distilled_students_distance_to_its_teacher_is_the_mean_over_seeds_beside_the_papers_7():
+    from types import SimpleNamespace
+
+    from kdrepro.chapters import hinton as hc
+
+    errors = {"teacher": [98, 90, 95], "distilled": [104, 99, 101]}
+    assert hc.teacher_gap(SimpleNamespace(headline=errors.__getitem__)) == (7.0, 7)  # 101.3 − 94.3; 74 − 67
