@@ -114,6 +114,7 @@ def test_the_train_command_trains_table_4s_nets_and_the_chapter_reuses_them(tmp_
     from kdrepro.chapters import fitnets_mnist as fm
     from kdrepro.chapters.runner import run_dir
     from kdrepro.cli import main
+    from tests.helpers.run_stamps import checkpoint_stamps
 
     monkeypatch.setenv("KDREPRO_RUNS", str(tmp_path))
     assert main(["fitnets-mnist", "train", "--scale", "smoke", "--parts", "kd", "hint"]) == 2
@@ -122,10 +123,10 @@ def test_the_train_command_trains_table_4s_nets_and_the_chapter_reuses_them(tmp_
     said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("epoch")]
     assert [line.split(":")[0] for line in said] == [fm.ROWS["teacher"], fm.ROWS["kd"]]
     folder = run_dir("fitnets_mnist", "smoke")
-    trained = {p: p.stat().st_mtime_ns for p in folder.rglob("checkpoint.pt")}
+    trained = checkpoint_stamps(folder)
     assert sorted(p.parent.name for p in trained) == ["kd", "teacher"]
     ms = fm.setup("smoke", folder)  # the chapter, as its notebook sets up
     fm.train_teacher(ms)
     fm.train_kd(ms)
     assert said[1].startswith(f"{fm.ROWS['kd']}: {ms.error_rate('kd')} % test errors")
-    assert {p: p.stat().st_mtime_ns for p in folder.rglob("checkpoint.pt")} == trained  # reused, not retrained
+    assert checkpoint_stamps(folder) == trained  # reused, not retrained

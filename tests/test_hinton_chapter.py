@@ -75,10 +75,6 @@ def test_the_headline_is_trained_for_every_seed_and_a_run_trained_elsewhere_is_r
     assert table.loc["mean", "teacher"] == sum(seeds.of("teacher")) / 2
 
 
-def _checkpoints(folder) -> dict:
-    return {p: p.stat().st_mtime_ns for p in folder.rglob("checkpoint.pt")}
-
-
 def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuses_them(tmp_path, monkeypatch,
                                                                                      capsys):
     import pytest
@@ -87,6 +83,7 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
     from kdrepro.chapters.runner import run_dir
     from kdrepro.cli import main
     from kdrepro.paths import data_root
+    from tests.helpers.run_stamps import checkpoint_stamps
 
     if not (data_root() / "mnist" / "meta.json").is_file():
         pytest.skip("MNIST is not prepared (make test prepares it)")
@@ -97,7 +94,7 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
                  "restricted"]) == 0
     said = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("epoch")]
     assert len(said) == 3 and all(line.startswith("seed 1: ") for line in said)
-    trained = _checkpoints(tmp_path / "hinton" / "smoke" / "seed1")
+    trained = checkpoint_stamps(tmp_path / "hinton" / "smoke" / "seed1")
     assert len(trained) == 1 + 2 + 2 + 3 + 1 + 2  # teacher, headline students, wide T ≠ 20, narrow, hard, restricted
     hs = hc.setup("smoke", run_dir("hinton", "smoke"))  # the chapter, as its notebook sets up
     errors = hc.train_seed(hs, 1)
@@ -106,8 +103,7 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
     hc.train_teacher(seed1)
     sweeps = hc.temperature_sweeps(seed1)
     assert sweeps.wide[hs.temperature] == errors["distilled"]  # the headline's distilled student, not trained twice
-    assert _checkpoints(tmp_path / "hinton" / "smoke" / "seed1") == trained  # every run reused, none retrained
-
+    assert checkpoint_stamps(tmp_path / "hinton" / "smoke" / "seed1") == trained  # every run reused, none retrained
 
 
 def test_the_distilled_students_distance_to_its_teacher_is_the_mean_over_seeds_beside_the_papers_7():

@@ -16,6 +16,7 @@ from conftest import REPO
 from kdrepro.cli import main
 from kdrepro.data import first_available, is_prepared
 from kdrepro.errors import DatasetError
+from tests.helpers.run_stamps import checkpoint_stamps
 from kdrepro.training.pairs import run_dir, train_pair
 from kdrepro.recipes.cifar import recipe
 from kdrepro.training.teachers import get_teacher, teacher_dir
@@ -37,10 +38,6 @@ def _launch(env: dict, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "kdrepro", *argv],
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=600)
-
-
-def _mtimes(runs) -> dict:
-    return {p: p.stat().st_mtime_ns for p in runs.rglob("checkpoint.pt")}
 
 
 @pytest.mark.slow
@@ -81,7 +78,7 @@ def test_teacher_and_pairs_trained_by_two_processes_are_reused_by_one(tmp_path, 
     assert all(torch.equal(v, checkpoint[f"student.{k}"]) for k, v in saved.items())
 
     # one process finds every run finished: nothing trains, nothing is checkpointed again
-    before = _mtimes(runs)
+    before = checkpoint_stamps(runs)
     capsys.readouterr()
     assert main(teacher_args) == 0 and main(pair_args) == 0
     out = capsys.readouterr().out
@@ -90,4 +87,4 @@ def test_teacher_and_pairs_trained_by_two_processes_are_reused_by_one(tmp_path, 
     assert t.accuracy == json.loads((t_dir / "run" / "history.json").read_text())[-1]["test_accuracy"]
     kd = train_pair("kd", "resnet8", t, dataset, "smoke", verbose=False)
     assert kd.history == json.loads((pair_dirs[0] / "train" / "history.json").read_text())
-    assert _mtimes(runs) == before
+    assert checkpoint_stamps(runs) == before

@@ -10,6 +10,7 @@ from kdrepro.engine import Split, predict_logits
 from kdrepro.engine.schedule import lr_factor
 from kdrepro.errors import ConfigError
 from kdrepro.recipes.takd import recipe
+from tests.helpers.run_stamps import checkpoint_stamps
 
 
 @pytest.fixture
@@ -67,10 +68,10 @@ def test_a_chain_trains_its_steps_in_order_from_the_previous_models_stored_logit
 def test_finished_runs_are_reloaded_not_trained_again(fake_cifar, tmp_path):
     ts = takd.setup("smoke", "cifar10")
     first = takd.distill(ts, ("plain4", "plain2"), 0)
-    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint.pt")}
+    stamps = checkpoint_stamps(tmp_path / "runs")
     again = takd.setup("smoke", "cifar10")
     second = takd.distill(again, ("plain4", "plain2"), 0)
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("checkpoint.pt")} == stamps
+    assert checkpoint_stamps(tmp_path / "runs") == stamps
     assert second.test_accuracy == first.test_accuracy
 
 

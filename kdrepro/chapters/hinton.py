@@ -216,6 +216,7 @@ def temperature_sweeps(hs: HintonSetup) -> Sweeps:
     def wide_errors(T):  # at the chapter's T, the headline's distilled student (reused once trained)
         if T != hs.temperature:
             return errors((800, 800), T, hs.student_cfg)
+        # hs.temperature, not T: the run's fingerprint tells 20 from 20.0, and the headline trained with the former
         return distil(hs, student(hs), hs.temperature, f"distilled_T{T:g}")[-1]["test_errors"]
 
     wide = {T: wide_errors(T) for T in r.wide_temperatures}
