@@ -88,9 +88,9 @@ def _cmd_run(args) -> None:
         os.environ["KDREPRO_PRECISION"] = args.precision
     from .engine.speed import SPEED_SWITCHES
 
-    for name, env in SPEED_SWITCHES.items():  # inherited by the kernel too
-        if getattr(args, name):
-            os.environ[env] = "1"
+    for name, env in SPEED_SWITCHES.items():  # inherited by the kernel too; unset: the switch's default
+        if getattr(args, name) is not None:
+            os.environ[env] = "1" if getattr(args, name) else "0"
     path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh, rehearse=args.rehearse)
     print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
 
@@ -304,11 +304,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                      help="auto (default): bf16 where the GPU or CPU computes it natively, else float32; "
                           "fp32: float32 everywhere (bit-for-bit runs); bf16: bf16 autocast everywhere")
-    run.add_argument("--channels-last", action="store_true", dest="channels_last",
-                     help="convolutions in channels-last memory layout (faster on most CPUs and GPUs)")
-    run.add_argument("--compile", action="store_true",
-                     help="torch.compile each trained network (minutes to compile, then faster steps)")
-    run.add_argument("--cuda-graphs", action="store_true", dest="cuda_graphs",
+    switch = argparse.BooleanOptionalAction
+    run.add_argument("--channels-last", action=switch, default=None, dest="channels_last",
+                     help="convolutions in channels-last memory layout (the default: faster on the CPUs timed and on "
+                          "GPUs); --no-channels-last: the plain layout, the reference path")
+    run.add_argument("--compile", action=switch, default=None,
+                     help="torch.compile each trained network (off by default: minutes to compile, then faster steps)")
+    run.add_argument("--cuda-graphs", action=switch, default=None, dest="cuda_graphs",
                      help="on a CUDA GPU: the compiled step replayed as CUDA graphs (torch.compile's "
                           "reduce-overhead mode; refused on a CPU)")
     run.add_argument("--rehearse", action="store_true",

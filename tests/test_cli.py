@@ -106,3 +106,7 @@ def test_the_speed_switches_reach_the_chapters_kernel_through_the_environment(mo
         monkeypatch.setenv(name, "0")  # recorded, so that the "1" the CLI sets is undone after the test
     assert cli.main(["run", "hinton", "--channels-last", "--compile", "--cuda-graphs"]) == 0
     assert seen == {"cl": "1", "comp": "1", "graphs": "1"}
+    for name in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE", "KDREPRO_CUDA_GRAPHS"):
+        monkeypatch.delenv(name)
+    assert cli.main(["run", "hinton", "--no-channels-last"]) == 0  # the others left to their defaults
+    assert seen == {"cl": "0", "comp": None, "graphs": None}

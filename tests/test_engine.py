@@ -248,11 +248,15 @@ def test_resume_refuses_another_device_precision_or_process_count(tmp_path):
     path = tmp_path / "checkpoint.pt"
     run()
     state = torch.load(path, weights_only=False)
-    assert state["context"] == {"device": "cpu", "mixed_precision": "no", "processes": 1}
+    assert state["context"] == {"device": "cpu", "mixed_precision": "no", "processes": 1, "channels_last": True}
     state["epoch"], state["history"] = 0, state["history"][:1]  # as if killed after epoch 1, on a GPU in bf16
-    state["context"] = {"device": "cuda", "mixed_precision": "bf16", "processes": 1}
+    state["context"] = {"device": "cuda", "mixed_precision": "bf16", "processes": 1, "channels_last": True}
     torch.save(state, path)
     with pytest.raises(ConfigError, match=r"device 'cuda' → 'cpu', mixed_precision 'bf16' → 'no'.*--fresh"):
+        run()
+    state["context"] = {"device": "cpu", "mixed_precision": "no", "processes": 1}  # before channels-last by default
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match=r"\(channels_last None → True\).*add --no-channels-last"):
         run()
     del state["context"]  # a checkpoint from before the context was recorded resumes as it always did
     torch.save(state, path)
@@ -442,19 +446,17 @@ def test_channels_last_and_compiled_steps_train_as_the_eager_step_does(monkeypat
                   torch.randint(0, 4, (48,), generator=g), (0.5,) * 3, (0.25,) * 3)
     cfg = TrainConfig(epochs=1, batch_size=16, lr=0.05)
 
-    def run(env=None):
-        for name in ("KDREPRO_CHANNELS_LAST", "KDREPRO_COMPILE"):
-            monkeypatch.delenv(name, raising=False)
-        if env:
-            monkeypatch.setenv(env, "1")
+    def run(channels_last="0", compile="0"):
+        monkeypatch.setenv("KDREPRO_CHANNELS_LAST", channels_last)
+        monkeypatch.setenv("KDREPRO_COMPILE", compile)
         model = create_model("resnet8", num_classes=4, seed=0)
         trainer = Trainer(cfg, None, verbose=False)
         history = trainer.fit(CrossEntropy(model), split)
         return history[0]["train_loss"], model, trainer.context
 
     eager, _, context = run()
-    channels_last, model, cl_context = run("KDREPRO_CHANNELS_LAST")
-    compiled, model2, _ = run("KDREPRO_COMPILE")
+    channels_last, model, cl_context = run(channels_last="1")
+    compiled, model2, _ = run(compile="1")
     assert "channels_last" not in context and cl_context["channels_last"] is True  # unfinished runs keep to it
     assert channels_last == pytest.approx(eager, rel=1e-4) and compiled == pytest.approx(eager, rel=1e-4)
     convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]

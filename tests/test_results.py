@@ -12,7 +12,8 @@ from kdrepro.io import write_json
 from kdrepro.chapters.results import RunRecord
 
 
-def test_run_record_fields_and_training_time(tmp_path):
+def test_run_record_fields_and_training_time(tmp_path, monkeypatch):
+    monkeypatch.delenv("KDREPRO_CHANNELS_LAST", raising=False)
     write_json(tmp_path / "teacher" / "history.json", [{"epoch": 1, "time_s": 10.0}, {"epoch": 2, "time_s": 5.5}])
     write_json(tmp_path / "student" / "history.json", [{"epoch": 1, "time_s": 4.5}])
     record = RunRecord("hinton", "smoke", "mnist", tmp_path, {"seed": 0})
@@ -22,6 +23,7 @@ def test_run_record_fields_and_training_time(tmp_path):
                   "wall_time_s", "training_time_s", "parameters", "metrics", "checks"):
         assert field in results, field
     assert results["training_time_s"] == 20.0
+    assert results["speed_switches"] == ["channels_last"]  # the default, as this process trains
     assert results["machine"]["summary"] and results["machine"]["cores"] >= 1
     assert results["checks"][0]["verdict"] == "not comparable"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -44,12 +44,13 @@ def test_compiling_under_bf16_autocast_on_a_cpu_is_refused_before_it_trains(tmp_
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
-def test_the_switches_are_read_from_the_environment(monkeypatch):
+def test_the_switches_are_read_from_the_environment_else_channels_last_alone_is_on(monkeypatch):
     for env in speed.SPEED_SWITCHES.values():
         monkeypatch.delenv(env, raising=False)
-    assert speed_switches() == {"channels_last": False, "compile": False, "cuda_graphs": False}
+    assert speed_switches() == {"channels_last": True, "compile": False, "cuda_graphs": False}  # the defaults
     monkeypatch.setenv("KDREPRO_CUDA_GRAPHS", "1")
-    assert speed_switches()["cuda_graphs"]
+    monkeypatch.setenv("KDREPRO_CHANNELS_LAST", "0")  # --no-channels-last: the plain layout
+    assert speed_switches() == {"channels_last": False, "compile": False, "cuda_graphs": True}
 
 
 def test_a_step_is_marked_for_cuda_graphs_only_in_their_mode(monkeypatch):

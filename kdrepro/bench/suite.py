@@ -11,10 +11,12 @@ shape (speed does not depend on their content), so the benchmark needs no datase
 Several students sharing one teacher forward are timed per student (student-images per second),
 so that the ratio to one student at a time is the saving on a table of methods. Stored logits
 are recorded for exactly the run's augmented batches before its clock starts (one teacher pass
-per epoch, paid once for every student trained on those batches). The speed switches of
-``kdrepro run`` are timed against the default eager step too: convolutions in channels-last layout,
-and ``torch.compile`` of each trained network (its compilation falls in the warm-up steps). Not
-built yet (so not measured): CUDA graphs; the table lists them as such.
+per epoch, paid once for every student trained on those batches). Every kdrepro variant names the
+speed switches of ``kdrepro run`` it has on, and has the others off: "kdrepro" is the plain eager
+step (``--no-channels-last``), the reference path, against which the switches are timed —
+convolutions in channels-last layout (kdrepro's default since it was measured faster here), and
+``torch.compile`` of each trained network (its compilation falls in the warm-up steps); on a CUDA
+GPU also the compiled step replayed as CUDA graphs.
 
 Beside them, the streamed ImageNet data path (:mod:`kdrepro.bench.data_path`): decoding and
 augmenting JPEGs in workers against DeiT-Ti's training step, so the table says which one limits.
@@ -221,7 +223,8 @@ def measure(variant: Variant, pair: tuple[str, str], split: Split, size: BenchSi
             return kdrepro_steps(KD(student, teacher), split, size, variant.augment)
     members = {f"kd{k}": KD(create_model(pair[1], num_classes=NUM_CLASSES, seed=k + 1), teacher)
                for k in range(variant.students)}
-    return variant.students * kdrepro_steps(SharedTeacher(teacher, members), split, size, variant.augment)
+    with switched_on(variant.switches):
+        return variant.students * kdrepro_steps(SharedTeacher(teacher, members), split, size, variant.augment)
 
 
 def compile_here(size: BenchSize, device: torch.device, precision: str) -> tuple[bool, list[str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..checks import Check
 from ..engine.accel import auto_precision, use_gpu
+from ..engine.speed import speed_switches
 from ..engine.rehearsal import rehearsing
 from ..io import write_json
 from ..provenance import git_commit, machine
@@ -65,6 +66,7 @@ class RunRecord:
             "dataset": self.dataset,
             "machine": machine(),
             "precision": auto_precision(use_gpu()),  # what "auto" recipes computed in (KDREPRO_PRECISION can force it)
+            "speed_switches": [name for name, on in speed_switches().items() if on],  # of new runs (reused: their own)
             "commit": commit,
             "dirty": dirty,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -406,10 +406,12 @@ def _check_context(saved: dict | None, current: dict, run_dir) -> None:
     written before the context was recorded has none and resumes as before.)"""
     if saved is None or saved == current:
         return
-    said = ", ".join(f"{k} {saved.get(k)!r} → {v!r}" for k, v in current.items() if saved.get(k) != v)
-    raise ConfigError(f"{run_dir} was trained with another set-up ({said}): resuming would change its batches or "
-                      "precision mid-run; resume it where it was trained, or start over with `kdrepro run CHAPTER "
-                      "--fresh` (or resume=False)")
+    said = ", ".join(f"{k} {saved.get(k)!r} → {current.get(k)!r}" for k in {**saved, **current}
+                     if saved.get(k) != current.get(k))
+    raise ConfigError(f"{run_dir} was trained with another set-up ({said}): resuming would change its batches, "
+                      "precision or kernels mid-run; resume it as it was trained (a run from before channels-last "
+                      "became the default: add --no-channels-last), or start over with `kdrepro run CHAPTER --fresh` "
+                      "(or resume=False)")
 
 
 def _load_optimizers(optimizers: dict, saved, single: bool) -> None:
