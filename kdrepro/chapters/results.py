@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..checks import Check
 from ..engine.accel import auto_precision, use_gpu
-from ..engine.speed import speed_switches
 from ..engine.rehearsal import rehearsing
+from ..engine.speed import speed_switches
 from ..io import write_json
 from ..provenance import git_commit, machine
 from ..training.shared_pairs import SHARED_PASS
