@@ -89,8 +89,9 @@ def _cmd_run(args) -> None:
     from .engine.speed import SPEED_SWITCHES
 
     for name, env in SPEED_SWITCHES.items():  # inherited by the kernel too; unset: the switch's default
-        if getattr(args, name) is not None:
-            os.environ[env] = "1" if getattr(args, name) else "0"
+        on = getattr(args, name)
+        if on is not None:
+            os.environ[env] = "1" if on else "0"
     path = run_chapter(args.chapter, args.scale, params, out_dir=args.out, fresh=args.fresh, rehearse=args.rehearse)
     print(f"executed notebook: {path}\nresults: {path.parent / 'results.json'}")
 
