@@ -262,14 +262,15 @@ class RestrictedTransfer:
 
 
 def distil_restricted(hs: HintonSetup, keep: Tensor, folder: str, classes: tuple[int, ...], shifts: Tensor,
-                      paper_shift: float) -> RestrictedTransfer:
-    """Distil the 800-800 student at the chapter's T from the training images ``keep``; choose the
-    shift of the biases of ``classes`` on all the training images (the paper chose it on the test set)."""
+                      paper_shift: float, cfg: TrainConfig | None = None) -> RestrictedTransfer:
+    """Distil the 800-800 student at the chapter's T from the training images ``keep`` (with ``cfg``,
+    else the students' recipe); choose the shift of the biases of ``classes`` on all the training
+    images (the paper chose it on the test set)."""
     train_x, train_y = hs.train.images, hs.train.labels
     if hs.train.indices is not None:
         keep = keep[torch.isin(keep, hs.train.indices)]
     model = student(hs)
-    hs.hist[folder] = distil(hs, model, hs.temperature, folder,
+    hs.hist[folder] = distil(hs, model, hs.temperature, folder, cfg,
                              train=Split(train_x, train_y, hs.spec.mean, hs.spec.std, keep), verbose=hs.verbose)
     train_labels = train_y if hs.train.indices is None else train_y[hs.train.indices]
     shift, _ = best_bias_shift(logits(hs, model, hs.train, subset=True), train_labels, classes, shifts)
@@ -284,9 +285,10 @@ def omit_class(hs: HintonSetup, cls: int = 3, paper_shift: float = PAPER_SHIFT_3
 
 def only_classes(hs: HintonSetup, classes: tuple[int, ...] = (7, 8),
                  paper_shift: float = PAPER_SHIFT_78) -> RestrictedTransfer:
-    """A transfer set of only ``classes``; their biases are then lowered."""
+    """A transfer set of only ``classes``, distilled at the recipe's ``only78_lr``; their biases are then lowered."""
     keep = torch.nonzero(torch.isin(hs.train.labels, torch.tensor(classes))).squeeze(1)
-    return distil_restricted(hs, keep, "only" + "".join(map(str, classes)), tuple(classes), -SHIFTS, paper_shift)
+    return distil_restricted(hs, keep, "only" + "".join(map(str, classes)), tuple(classes), -SHIFTS, paper_shift,
+                             hs.student_cfg.replace(lr=hs.recipe.only78_lr))
 
 
 def checks(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,

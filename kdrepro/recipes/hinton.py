@@ -30,6 +30,7 @@ class HintonRecipe:
     narrow_temperatures: tuple[float, ...] = (1, 2, 2.5, 3, 4, 6, 8, 20)
     narrow_width: int = 30
     narrow_lr: float = 0.02  # 30-unit students diverged at 0.05 (a T = 8 run collapsed to one class)
+    only78_lr: float = 0.02  # the student distilled on 7s and 8s alone diverged at 0.05 (NaN in float32, one class in bf16)
     jitter: int = 2
     extra: dict = field(default_factory=dict)
 
