@@ -96,10 +96,12 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
     assert len(said) == 3 and all(line.startswith("seed 1: ") for line in said)
     trained = checkpoint_stamps(tmp_path / "hinton" / "smoke" / "seed1")
     assert len(trained) == 1 + 2 + 2 + 3 + 1 + 2  # teacher, headline students, wide T ≠ 20, narrow, hard, restricted
+    runs = ("student", "distilled_T20", "sweep_800_T2", "sweep_30_T3", "omit3", "only78")
     lr = {run: torch.load(tmp_path / "hinton" / "smoke" / "seed1" / run / "checkpoint.pt", weights_only=False)
-          ["config"]["lr"] for run in ("omit3", "only78")}
-    recipe = hc.recipe("smoke")  # the 7s-and-8s student at its own rate (it diverged at the students' 0.05)
-    assert lr == {"omit3": recipe.student.lr, "only78": recipe.only78_lr} and recipe.only78_lr != recipe.student.lr
+          ["config"]["lr"] for run in runs}
+    r = hc.recipe("smoke")  # every distilled student at distil_lr (the students' 0.05 diverged from a full teacher)
+    assert lr == dict(zip(runs, (r.student.lr, r.distil_lr, r.distil_lr, r.narrow_lr, r.distil_lr, r.distil_lr)))
+    assert r.distil_lr != r.student.lr
     hs = hc.setup("smoke", run_dir("hinton", "smoke"))  # the chapter, as its notebook sets up
     errors = hc.train_seed(hs, 1)
     assert said[0] == "seed 1: " + ", ".join(f"{n} {errors[n]} test errors" for n in hc.HEADLINE)

@@ -143,9 +143,10 @@ def student(hs: HintonSetup, hidden=(800, 800)) -> torch.nn.Module:
 
 def distil(hs: HintonSetup, model: torch.nn.Module, temperature: float, folder: str, cfg: TrainConfig | None = None,
            train: Split | None = None, verbose: bool | int = False) -> list[dict]:
-    """KD from the stored teacher logits at ``temperature`` with the recipe's soft and hard weights."""
+    """KD from the stored teacher logits at ``temperature`` with the recipe's soft and hard weights, at
+    its ``distil_lr`` unless ``cfg`` says otherwise."""
     r = hs.recipe
-    return Trainer(cfg or hs.student_cfg, hs.out / folder, verbose=verbose).fit(
+    return Trainer(cfg or hs.student_cfg.replace(lr=r.distil_lr), hs.out / folder, verbose=verbose).fit(
         KD(model, hs.stored, temperature, r.soft_weight, r.hard_weight), train or hs.train, hs.test)
 
 
@@ -215,7 +216,7 @@ def temperature_sweeps(hs: HintonSetup) -> Sweeps:
 
     def wide_errors(T):  # at the chapter's T, the headline's distilled student (reused once trained)
         if T != hs.temperature:
-            return errors((800, 800), T, hs.student_cfg)
+            return errors((800, 800), T, None)
         # hs.temperature, not T: the run's fingerprint tells 20 from 20.0, and the headline trained with the former
         return distil(hs, student(hs), hs.temperature, f"distilled_T{T:g}")[-1]["test_errors"]
 
@@ -262,15 +263,14 @@ class RestrictedTransfer:
 
 
 def distil_restricted(hs: HintonSetup, keep: Tensor, folder: str, classes: tuple[int, ...], shifts: Tensor,
-                      paper_shift: float, cfg: TrainConfig | None = None) -> RestrictedTransfer:
-    """Distil the 800-800 student at the chapter's T from the training images ``keep`` (with ``cfg``,
-    else the students' recipe); choose the shift of the biases of ``classes`` on all the training
-    images (the paper chose it on the test set)."""
+                      paper_shift: float) -> RestrictedTransfer:
+    """Distil the 800-800 student at the chapter's T from the training images ``keep``; choose the
+    shift of the biases of ``classes`` on all the training images (the paper chose it on the test set)."""
     train_x, train_y = hs.train.images, hs.train.labels
     if hs.train.indices is not None:
         keep = keep[torch.isin(keep, hs.train.indices)]
     model = student(hs)
-    hs.hist[folder] = distil(hs, model, hs.temperature, folder, cfg,
+    hs.hist[folder] = distil(hs, model, hs.temperature, folder,
                              train=Split(train_x, train_y, hs.spec.mean, hs.spec.std, keep), verbose=hs.verbose)
     train_labels = train_y if hs.train.indices is None else train_y[hs.train.indices]
     shift, _ = best_bias_shift(logits(hs, model, hs.train, subset=True), train_labels, classes, shifts)
@@ -285,10 +285,9 @@ def omit_class(hs: HintonSetup, cls: int = 3, paper_shift: float = PAPER_SHIFT_3
 
 def only_classes(hs: HintonSetup, classes: tuple[int, ...] = (7, 8),
                  paper_shift: float = PAPER_SHIFT_78) -> RestrictedTransfer:
-    """A transfer set of only ``classes``, distilled at the recipe's ``only78_lr``; their biases are then lowered."""
+    """A transfer set of only ``classes``; their biases are then lowered."""
     keep = torch.nonzero(torch.isin(hs.train.labels, torch.tensor(classes))).squeeze(1)
-    return distil_restricted(hs, keep, "only" + "".join(map(str, classes)), tuple(classes), -SHIFTS, paper_shift,
-                             hs.student_cfg.replace(lr=hs.recipe.only78_lr))
+    return distil_restricted(hs, keep, "only" + "".join(map(str, classes)), tuple(classes), -SHIFTS, paper_shift)
 
 
 def checks(hs: HintonSetup, sweeps: Sweeps, omitted: RestrictedTransfer,
