@@ -79,3 +79,29 @@ def test_the_graph_variant_joins_the_bench_only_on_a_gpu_with_compilation():
     assert GRAPHS not in comparisons("no")[0] and GRAPHS not in comparisons("no", compile=False, cuda=True)[0]
     variants, ratios = comparisons("bf16", cuda=True)
     assert variants[GRAPHS].switches == ("cuda_graphs",) and (GRAPHS, COMPILED) in [(a, b) for a, b, _ in ratios]
+
+
+FLUSH_CHECK = """
+import torch
+from kdrepro.engine import Split, Trainer, TrainConfig
+from kdrepro.methods import CrossEntropy
+from kdrepro.models import create_model
+
+subnormal = lambda: (torch.tensor([1e-39]) * 1.0).item()  # noqa: E731
+before = subnormal()
+model = create_model("mlp", hidden=(8,), in_features=64, num_classes=4, seed=0)
+images = torch.randint(0, 255, (32, 1, 8, 8), dtype=torch.uint8)
+Trainer(TrainConfig(epochs=1, batch_size=16), verbose=False).fit(
+    CrossEntropy(model), Split(images, torch.arange(32) % 4, (0.5,), (0.25,)))
+print(before > 0, subnormal() == 0)
+"""
+
+
+def test_training_on_a_cpu_treats_subnormal_floats_as_zero():
+    import subprocess
+    import sys
+
+    # A fresh process: the setting is the process's, and another test's training would already have made it.
+    done = subprocess.run([sys.executable, "-c", FLUSH_CHECK], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True"]  # kept before training, flushed once a run trains

@@ -40,7 +40,7 @@ from .nonfinite import CHECK_EVERY, NonFiniteWatch
 from .optim import clip_each_grad_norm_, make_optimizer, param_groups, set_schedule
 from .rehearsal import rehearsal_config, rehearsal_subset, rehearsal_train
 from .run_lock import run_lock
-from .speed import begin_step, compile_mode, compile_step, speed_switches
+from .speed import begin_step, compile_mode, compile_step, flush_denormals, speed_switches
 from .split import Split
 
 CHECKPOINT = "checkpoint.pt"
@@ -150,6 +150,7 @@ class Trainer:
         for m in stored:  # a store refuses a run whose images it did not see
             m.check_run(loader_key(c, train, augment, world, acc.device, mix), augment, c.epochs, train)
         self._stores = stored
+        flush_denormals(acc.device)
         for module in distiller.frozen_modules():
             module.to(acc.device)
         distiller.to(acc.device)
