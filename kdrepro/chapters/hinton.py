@@ -77,7 +77,8 @@ class HintonSetup:
     def parameters(self) -> dict:
         r = self.recipe
         return {"scale": self.scale, "seed": self.seed, "temperature": self.temperature,
-                "soft_weight": r.soft_weight, "hard_weight": r.hard_weight,
+                "soft_weight": r.soft_weight, "hard_weight": r.hard_weight, "distil_lr": r.distil_lr,
+                "narrow_lr": r.narrow_lr,
                 "teacher": self.teacher_cfg.to_dict(), "student": self.student_cfg.to_dict()}
 
     def describe(self) -> str:
@@ -211,12 +212,12 @@ def temperature_sweeps(hs: HintonSetup) -> Sweeps:
     narrow_cfg = hs.student_cfg.replace(lr=r.narrow_lr)
     narrow_hidden = (r.narrow_width,) * 2
 
-    def errors(hidden, T, cfg):
+    def errors(hidden, T, cfg=None):
         return distil(hs, student(hs, hidden), T, f"sweep_{hidden[0]}_T{T:g}", cfg)[-1]["test_errors"]
 
     def wide_errors(T):  # at the chapter's T, the headline's distilled student (reused once trained)
         if T != hs.temperature:
-            return errors((800, 800), T, None)
+            return errors((800, 800), T)
         # hs.temperature, not T: the run's fingerprint tells 20 from 20.0, and the headline trained with the former
         return distil(hs, student(hs), hs.temperature, f"distilled_T{T:g}")[-1]["test_errors"]
 
