@@ -82,6 +82,8 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
     from kdrepro.chapters import hinton as hc
     from kdrepro.chapters.runner import run_dir
     from kdrepro.cli import main
+    from kdrepro.engine.checkpoint import load_checkpoint
+    from kdrepro.engine.trainer import CHECKPOINT
     from kdrepro.paths import data_root
     from tests.helpers.run_stamps import checkpoint_stamps
 
@@ -97,8 +99,8 @@ def test_the_train_command_trains_parts_in_another_process_and_the_chapter_reuse
     trained = checkpoint_stamps(tmp_path / "hinton" / "smoke" / "seed1")
     assert len(trained) == 1 + 2 + 2 + 3 + 1 + 2  # teacher, headline students, wide T ≠ 20, narrow, hard, restricted
     runs = ("student", "distilled_T20", "sweep_800_T2", "sweep_30_T3", "omit3", "only78")
-    lr = {run: torch.load(tmp_path / "hinton" / "smoke" / "seed1" / run / "checkpoint.pt", weights_only=False)
-          ["config"]["lr"] for run in runs}
+    lr = {run: load_checkpoint(tmp_path / "hinton" / "smoke" / "seed1" / run / CHECKPOINT)["config"]["lr"]
+          for run in runs}
     r = hc.recipe("smoke")  # every distilled student at distil_lr (the students' 0.05 diverged from a full teacher)
     assert lr == dict(zip(runs, (r.student.lr, r.distil_lr, r.distil_lr, r.narrow_lr, r.distil_lr, r.distil_lr)))
     assert r.distil_lr != r.student.lr
