@@ -128,15 +128,21 @@ def test_publishing_a_bench_puts_it_on_the_performance_page(tmp_path):
 def test_each_kind_of_machine_keeps_its_own_published_bench(tmp_path):
     book = tmp_path / "book"
     intel = {**_results(), "machine": {"summary": "Intel(R) Xeon(R) Processor, 2 cores, no GPU",
-                                       "cpu": "Intel(R) Xeon(R) Processor", "gpu": None}}
-    amd = {**_results(), "machine": {"summary": "AMD EPYC, 2 cores, no GPU", "cpu": "AMD EPYC", "gpu": None}}
-    for results in (intel, amd, {**amd, "date": "2026-12-02T00:00:00Z"}):
+                                       "cpu": "Intel(R) Xeon(R) Processor", "gpu": None, "cpu_native_bf16": True}}
+    amd = {**_results(), "machine": {"summary": "AMD EPYC, 2 cores, no GPU", "cpu": "AMD EPYC", "gpu": None,
+                                     "cpu_native_bf16": False}}
+    # the same processor name with native bf16 trains in another precision: a kind of its own
+    amd_bf16 = {**amd, "date": "2026-12-05T00:00:00Z", "machine": {**amd["machine"], "cpu_native_bf16": True}}
+    for results in (intel, amd, {**amd, "date": "2026-12-02T00:00:00Z"}, amd_bf16):
         publish_benchmark(results, book)
-    assert sorted(p.name for p in (book / "benchmarks").iterdir()) == ["cpu-amd-epyc.json",
-                                                                       "cpu-intel-xeon-processor.json"]
+    assert sorted(p.name for p in (book / "benchmarks").iterdir()) == [
+        "cpu-amd-epyc-bf16.json", "cpu-amd-epyc.json", "cpu-intel-xeon-processor-bf16.json"]
     page = (book / "performance.md").read_text()
-    assert page.count("## cpu: ") == 2 and "figures/performance-cpu-amd-epyc.svg" in page
-    assert "2026-12-02T00:00:00Z" in page and "2026-11-23" not in page.split("## cpu: AMD")[1].split("## cpu:")[0]
+    assert page.count("## cpu: ") == 3 and "figures/performance-cpu-amd-epyc.svg" in page
+    assert "figures/performance-cpu-amd-epyc-bf16.svg" in page
+    amd_section = page.split("## cpu: AMD EPYC, 2 cores, no GPU\n")[1].split("## cpu:")[0]
+    assert "2026-12-02T00:00:00Z" in amd_section and "2026-11-23" not in amd_section
+    assert "2026-12-05T00:00:00Z" in page.split("## cpu: AMD EPYC, 2 cores, no GPU, native bf16")[1]
 
 
 def test_compare_speed_times_each_distiller_side_by_side_whatever_its_schedule():

@@ -53,8 +53,9 @@ the reference path; each row named after a switch turns that switch on. Channels
 every run here, has been kdrepro's default since 2026-12-02; the other switches are off by default.
 
 Each kind of machine that published a run has its own section, and a later run on the same kind
-replaces it. The kind matters on a CPU: one with native bf16 (AVX-512 BF16 or AMX) trains in bf16
-autocast by default, one without in float32, where `torch.compile` is allowed.
+replaces it. The kind matters on a CPU: one with native bf16 (AVX-512 BF16 or AMX; its section says
+"native bf16") trains in bf16 autocast by default, one without in float32, where `torch.compile` is
+allowed; a processor of one name can come either way, and each keeps its own section.
 
 Run it yourself with `kdrepro bench` (the `gpu` size on a GPU, `cpu` otherwise); `--publish`
 puts the run on this page.
@@ -116,11 +117,24 @@ def sharing_ceiling(results: dict, pair: str, minimum: float) -> str:
 
 def benchmark_name(results: dict) -> str:
     """A published run's name: its size and the processor it ran on (the GPU on a GPU), e.g.
-    ``cpu-amd-epyc`` or ``gpu-nvidia-h200``; the maker's (R) and (TM) marks are dropped."""
+    ``cpu-amd-epyc`` or ``gpu-nvidia-h200``; the maker's (R) and (TM) marks are dropped. A CPU with
+    native bf16 gets ``-bf16`` (``cpu-amd-epyc-bf16``): it trains in another precision than a CPU of
+    the same name without, so the two kinds keep separate runs."""
     machine = results.get("machine", {})
     processor = machine.get("gpu") or machine.get("cpu") or machine.get("summary") or "unknown"
     processor = re.sub(r"\((r|tm)\)", "", processor.lower())
-    return f"{results.get('size', 'unknown')}-" + "-".join(re.findall(r"[a-z0-9]+", processor.split(",")[0]))
+    name = f"{results.get('size', 'unknown')}-" + "-".join(re.findall(r"[a-z0-9]+", processor.split(",")[0]))
+    return name + "-bf16" if _cpu_with_native_bf16(results) else name
+
+
+def _cpu_with_native_bf16(results: dict) -> bool:
+    machine = results.get("machine", {})
+    return not machine.get("gpu") and bool(machine.get("cpu_native_bf16"))
+
+
+def _heading(results: dict) -> str:
+    bf16 = ", native bf16" if _cpu_with_native_bf16(results) else ""
+    return f"## {results.get('size', '?')}: {machine_summary(results)}{bf16}"
 
 
 def figure_path(name: str) -> str:
@@ -159,7 +173,7 @@ def _section(results: dict) -> str:
     ratios = ["| Pair | Ratio | Measured |", "|---|---|--:|"]
     ratios += [f"| {r['pair']} | {r['what']} | {r['ratio']:.2f}× |" for r in results.get("ratios", [])]
     return "\n".join([
-        f"## {results.get('size', '?')}: {machine_summary(results)}",
+        _heading(results),
         "",
         f"- **Date:** {results.get('date', '?')} · **Commit:** {commit_markdown(results)}",
         f"- **Setting:** batch {s.get('batch_size')}, {s.get('warmup')} warm-up and {s.get('steps')} timed steps, "
